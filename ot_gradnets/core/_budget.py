@@ -1,0 +1,81 @@
+"""Model registry and parameter budgets: compare models at equal parameter counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ot_gradnets._validation import check_positive_int
+from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._baselines import ICNN, MLPField, PotentialMLP
+from ot_gradnets.core._cascaded import GradNetC, MGradNetC
+from ot_gradnets.core._modular import GradNetM, MGradNetM
+from ot_gradnets.core._predecessors import CMGN, MMGN
+
+#: Every network by name; all take ``(dim, width=..., **kwargs)``.
+MODELS: dict[str, type[GradientNetwork]] = {
+    "gradnet-c": GradNetC,
+    "gradnet-m": GradNetM,
+    "mgradnet-c": MGradNetC,
+    "mgradnet-m": MGradNetM,
+    "c-mgn": CMGN,
+    "m-mgn": MMGN,
+    "icnn": ICNN,
+    "potential-mlp": PotentialMLP,
+    "mlp-field": MLPField,
+}
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters of ``model``.
+
+    Example:
+        >>> from ot_gradnets.core import MGradNetM
+        >>> count_parameters(MGradNetM(2, width=7, num_modules=4))
+        94
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _model_class(name: str) -> type[GradientNetwork]:
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}.")
+    return MODELS[name]
+
+
+def model_for_budget(name: str, dim: int, budget: int, **kwargs: Any) -> GradientNetwork:
+    """The model ``name`` with the largest ``width`` whose parameter count is at most ``budget``.
+
+    Other hyperparameters (``depth``, ``num_modules``, ``activation``, ...) are passed through.
+    Candidate sizes are counted on the ``meta`` device, so no memory is spent on the search.
+
+    Raises:
+        ValueError: if even ``width=1`` exceeds the budget, or on an unknown name.
+
+    Example:
+        >>> net = model_for_budget("mgradnet-c", dim=2, budget=100, depth=4)
+        >>> net.width, count_parameters(net)
+        (7, 100)
+    """
+    cls = _model_class(name)
+    dim = check_positive_int(dim, "dim")
+    budget = check_positive_int(budget, "budget")
+
+    def size(width: int) -> int:
+        with torch.device("meta"):
+            return count_parameters(cls(dim, width=width, **kwargs))
+
+    if size(1) > budget:
+        raise ValueError(
+            f"budget={budget} is too small for {name!r} at dim={dim}: width=1 already has "
+            f"{size(1)} parameters."
+        )
+    lo, hi = 1, 2
+    while size(hi) <= budget:  # parameter counts grow with width
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if size(mid) <= budget else (lo, mid)
+    return cls(dim, width=lo, **kwargs)

@@ -1,0 +1,212 @@
+r"""Modular gradient networks: GradNet-M and mGradNet-M (Chaudhari, Pranav, Moura 2025).
+
+:math:`M` modules, each a vector activation :math:`\sigma_k = \nabla\psi_k` sandwiched between
+:math:`W_k` and :math:`W_k^T`:
+
+.. math::
+
+    N(x) = c + \sum_k \alpha_k W_k^T \sigma_k\big(\beta_k (W_k x + b_k)\big),\qquad
+    F(x) = c\cdot x + \sum_k \frac{\alpha_k}{\beta_k}\,\psi_k\big(\beta_k(W_k x + b_k)\big),
+
+.. math::
+
+    J_N(x) = \sum_k \alpha_k\beta_k\, W_k^T J_{\sigma_k}\big(\beta_k(W_k x + b_k)\big) W_k,
+
+with :math:`\beta_k = \mathrm{sp}(\tilde\beta_k) > 0` an inverse temperature. mGradNet-M takes
+:math:`\alpha_k = \mathrm{sp}(\tilde\alpha_k) \ge 0` and convex :math:`\psi_k` (softmax, the gradient
+of log-sum-exp, by default), so :math:`F` is convex; GradNet-M takes signed :math:`\alpha_k`, which
+makes it a universal approximator of gradients of smooth functions (differences of convex ones).
+The potential is exact, in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ot_gradnets._validation import check_positive_int
+from ot_gradnets.core._activations import Activation, make_activation
+from ot_gradnets.core._base import GradientNetwork
+
+
+class _Modular(GradientNetwork):
+    """Shared machinery of the modular networks (private; the public classes are final)."""
+
+    def __init__(
+        self,
+        dim: int,
+        width: int,
+        num_modules: int,
+        activation: str | Activation,
+        strong_convexity: float,
+    ) -> None:
+        super().__init__(dim, strong_convexity)
+        self.width = check_positive_int(width, "width")
+        self.num_modules = check_positive_int(num_modules, "num_modules")
+        self.activation = make_activation(activation, (self.num_modules, 1), self.is_monotone)
+        self.activation_name = activation if isinstance(activation, str) else "custom"
+        self.W = nn.Parameter(torch.empty(self.num_modules, self.width, self.dim))
+        self.b = nn.Parameter(torch.empty(self.num_modules, self.width))
+        self.alpha = nn.Parameter(torch.empty(self.num_modules))
+        self.beta = nn.Parameter(torch.empty(self.num_modules))
+        self.c = nn.Parameter(torch.empty(self.dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform :math:`W_k, b_k` like ``nn.Linear``; unit temperatures and weights."""
+        bound = 1.0 / math.sqrt(self.dim)
+        with torch.no_grad():
+            nn.init.uniform_(self.W, -bound, bound)
+            nn.init.uniform_(self.b, -bound, bound)
+            one = math.log(math.e - 1.0)  # sp^-1(1)
+            self.beta.fill_(one)
+            self.alpha.fill_(one if self.is_monotone else 1.0)
+            if not self.is_monotone:  # signed weights: start as a difference of convex parts
+                self.alpha.uniform_(-1.0, 1.0)
+            self.c.zero_()
+        if hasattr(self.activation, "reset_parameters"):
+            self.activation.reset_parameters()
+
+    def _scales(self) -> tuple[Tensor, Tensor]:
+        alpha = F.softplus(self.alpha) if self.is_monotone else self.alpha
+        return alpha, F.softplus(self.beta)
+
+    def _preactivation(self, x: Tensor) -> Tensor:
+        """:math:`z_k = \\beta_k (W_k x + b_k)`, shape ``(*, M, width)``."""
+        _, beta = self._scales()
+        u = torch.einsum("...d,kmd->...km", x, self.W) + self.b
+        return beta.unsqueeze(-1) * u
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        alpha, _ = self._scales()
+        s = alpha.unsqueeze(-1) * self.activation(self._preactivation(x))
+        return self._strong(x, torch.einsum("...km,kmd->...d", s, self.W) + self.c)
+
+    def potential(self, x: Tensor) -> Tensor:
+        r"""Closed form :math:`c\cdot x + \sum_k (\alpha_k/\beta_k)\psi_k(z_k)` (+ :math:`\mu|x|^2/2`)."""
+        self._check(x)
+        alpha, beta = self._scales()
+        psi = self.activation.potential(self._preactivation(x))  # (*, M)
+        return self._strong_potential(x, (psi * (alpha / beta)).sum(-1) + x @ self.c)
+
+    def _factors(self, x: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """Jacobian factors scaled by :math:`\\alpha_k\\beta_k`, rank-one vectors mapped by W^T."""
+        alpha, beta = self._scales()
+        scale = alpha * beta  # (M,)
+        diag, rank_one = self.activation.jacobian_factors(self._preactivation(x))
+        diag = diag * scale.unsqueeze(-1)
+        terms = []
+        for coef, u in rank_one:
+            coef = torch.broadcast_to(coef, u.shape[:-1] + (1,))[..., 0] * scale  # (*, M)
+            terms.append((coef, torch.einsum("...km,kmd->...kd", u, self.W)))
+        return diag, terms
+
+    def jacobian(self, x: Tensor) -> Tensor:
+        r""":math:`\sum_k \alpha_k\beta_k W_k^T J_{\sigma_k} W_k` (+ :math:`\mu I`), by matrix products."""
+        self._check(x)
+        diag, terms = self._factors(x)
+        w = self.W.reshape(-1, self.dim)  # (M*m, d)
+        jac = (w.T * diag.flatten(-2).unsqueeze(-2)) @ w
+        for coef, v in terms:
+            jac = jac + torch.einsum("...k,...ki,...kj->...ij", coef, v, v)
+        return self._strong_jacobian(jac)
+
+    def jvp(self, x: Tensor, v: Tensor) -> Tensor:
+        """Matrix-free :math:`J_N(x) v` (+ :math:`\\mu v`)."""
+        self._check(x)
+        diag, terms = self._factors(x)
+        wv = torch.einsum("kmd,...d->...km", self.W, v)
+        out = torch.einsum("...km,kmd->...d", diag * wv, self.W)
+        for coef, u in terms:
+            out = out + torch.einsum("...k,...kd->...d", coef * (u * v.unsqueeze(-2)).sum(-1), u)
+        return out + self.strong_convexity * v if self.strong_convexity else out
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, width={self.width}, num_modules={self.num_modules}, "
+            f"activation={self.activation_name!r}"
+        )
+
+
+class MGradNetM(_Modular):
+    r"""Monotone modular gradient network (mGradNet-M): the gradient of a convex function.
+
+    .. math::
+
+        N(x) = c + \mu x + \sum_k \alpha_k W_k^T \sigma_k\big(\beta_k(W_k x + b_k)\big),\qquad
+        F(x) = c\cdot x + \frac{\mu}{2}|x|^2 + \sum_k \frac{\alpha_k}{\beta_k}\psi_k\big(\beta_k(W_k x + b_k)\big),
+
+    with :math:`\alpha_k = \mathrm{sp}(\tilde\alpha_k)`, :math:`\beta_k = \mathrm{sp}(\tilde\beta_k)` and
+    convex :math:`\psi_k` (``"softmax"``: :math:`\psi = \mathrm{LSE}`), so :math:`J_N \succeq \mu I`.
+
+    Args:
+        dim: input/output dimension :math:`d`.
+        width: rows :math:`m` of each :math:`W_k`.
+        num_modules: number of modules :math:`M`.
+        activation: ``"softmax"`` (default), ``"weighted-softmax"``, any monotone elementwise
+            name, or an :class:`Activation`.
+        strong_convexity: :math:`\mu \ge 0`.
+
+    Shape:
+        input ``(*, dim)``; ``forward`` ``(*, dim)``; ``potential`` ``(*,)``; ``jacobian``
+        ``(*, dim, dim)``.
+
+    References:
+        Chaudhari, Pranav, Moura, "Gradient Networks", IEEE TSP 73 (2025), arXiv:2404.07361.
+
+    Example:
+        >>> net = MGradNetM(2, width=7, num_modules=4)
+        >>> sum(p.numel() for p in net.parameters())
+        94
+        >>> x = torch.randn(5, 2)
+        >>> bool((torch.linalg.eigvalsh(net.jacobian(x)) > -1e-6).all())
+        True
+    """
+
+    is_monotone = True
+
+    def __init__(
+        self,
+        dim: int,
+        width: int = 64,
+        num_modules: int = 4,
+        activation: str | Activation = "softmax",
+        strong_convexity: float = 0.0,
+    ) -> None:
+        super().__init__(dim, width, num_modules, activation, strong_convexity)
+
+
+class GradNetM(_Modular):
+    r"""Modular gradient network (GradNet-M): the gradient of a smooth, possibly non-convex function.
+
+    The same modules as :class:`MGradNetM` with signed weights :math:`\alpha_k \in \mathbb{R}`, so
+    :math:`F` is a difference of convex functions; activations may be non-monotone.
+
+    Args:
+        dim: input/output dimension.
+        width: rows of each :math:`W_k`.
+        num_modules: number of modules.
+        activation: any activation name or instance (``"softmax"`` by default).
+
+    Example:
+        >>> net = GradNetM(3, width=5, num_modules=2)
+        >>> x = torch.randn(4, 3, requires_grad=True)
+        >>> g, = torch.autograd.grad(net.potential(x).sum(), x)
+        >>> bool(torch.allclose(g, net(x), atol=1e-6))
+        True
+    """
+
+    is_monotone = False
+
+    def __init__(
+        self,
+        dim: int,
+        width: int = 64,
+        num_modules: int = 4,
+        activation: str | Activation = "softmax",
+    ) -> None:
+        super().__init__(dim, width, num_modules, activation, 0.0)
