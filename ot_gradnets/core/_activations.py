@@ -84,6 +84,10 @@ class Activation(nn.Module):
     def derivative(self, z: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} is not elementwise.")
 
+    def derivative_bound(self) -> Tensor | float:
+        r"""An upper bound on :math:`|\sigma'|` (elementwise activations; sizes quadratures)."""
+        return 1.0
+
     def antiderivative(self, z: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} is not elementwise.")
 
@@ -126,6 +130,9 @@ class Sigmoid(Activation):
 
     def antiderivative(self, z: Tensor) -> Tensor:
         return F.softplus(z)
+
+    def derivative_bound(self) -> float:
+        return 0.25
 
 
 class Sin(Activation):
@@ -190,6 +197,10 @@ class WeightedTanh(Activation):
         a, b = self._weights()
         lc = log_cosh(z)
         return a * lc + b * (0.5 * z * z - lc)
+
+    def derivative_bound(self) -> Tensor:
+        a, b = self._weights()
+        return torch.maximum(a.abs(), b.abs()).detach()
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.a.shape)}, monotone={self.monotone}"

@@ -146,7 +146,9 @@ class PotentialMLP(_AutogradPotential):
         self.depth = check_positive_int(depth, "depth")
         self.activation = _activation(activation)
         sizes = [self.dim] + [self.width] * self.depth
-        self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True))
+        self.hidden = nn.ModuleList(
+            nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.out = nn.Linear(self.width, 1, bias=False)  # a constant in F carries no gradient
 
     def _potential(self, x: Tensor) -> Tensor:
@@ -186,7 +188,9 @@ class MLPField(GradientNetwork):
         self.depth = check_positive_int(depth, "depth")
         self.activation = _activation(activation)
         sizes = [self.dim] + [self.width] * self.depth
-        self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True))
+        self.hidden = nn.ModuleList(
+            nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.out = nn.Linear(self.width, self.dim)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -14,10 +14,7 @@ from torch import Tensor, nn
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._activations import Activation, log_cosh, make_activation
 from ot_gradnets.core._base import GradientNetwork
-from ot_gradnets.core._quadrature import gauss_legendre
-
-_QUAD_ORDER = 16
-_QUAD_PANELS = 8
+from ot_gradnets.core._cascaded import ridge_quadrature
 
 
 class CMGN(GradientNetwork):
@@ -90,6 +87,12 @@ class CMGN(GradientNetwork):
             z = u + self.activations[layer - 1](z) + self.b[layer]
         return self.activations[-1](z)
 
+    def _sharpness(self) -> float:
+        bound = 1.0  # |dz_l/du| <= 1 + sup|s'| * bound, z_0 = u + b_0
+        for act in self.activations[:-1]:
+            bound = 1.0 + float(torch.as_tensor(act.derivative_bound()).amax()) * bound
+        return bound
+
     def _diag(self, u: Tensor) -> Tensor:
         z = u + self.b[0]
         delta = torch.ones_like(z)
@@ -106,7 +109,7 @@ class CMGN(GradientNetwork):
     def potential(self, x: Tensor) -> Tensor:
         self._check(x)
         u = x @ self.W.T
-        nodes, weights = gauss_legendre(_QUAD_ORDER, _QUAD_PANELS, dtype=x.dtype, device=x.device)
+        nodes, weights = ridge_quadrature(u, self._sharpness())
         g = self._g(u.unsqueeze(-2) * nodes.unsqueeze(-1))
         ridge = (u * (weights.unsqueeze(-1) * g).sum(-2)).sum(-1)
         vx = x @ self.V.T

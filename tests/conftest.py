@@ -1,0 +1,23 @@
+"""Shared test options: ``--device`` runs the same suite on another device (e.g. ``cuda``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import settings
+
+# Property tests run quick by default; set HYPOTHESIS_PROFILE=thorough for a longer search.
+settings.register_profile("default", max_examples=15, deadline=None, derandomize=True)
+settings.register_profile("thorough", max_examples=200, deadline=None)
+settings.load_profile("default")
+
+torch.set_num_threads(min(torch.get_num_threads(), 2))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="torch device to run the tests on")
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.config.getoption("--device"))
