@@ -1,0 +1,82 @@
+"""Gradient-field regression: known target fields, fitting, the dB metric and benchmarks.
+
+=============================  ================================================================
+:data:`TARGETS`                registry of target fields (2-D paper functions, PolyMax, ridges)
+:func:`fit_field`              fit a network to a target (fresh samples or a fixed training set)
+:func:`select_lr`              pick the learning rate on a validation set
+:func:`error_db`               the paper's error, 10 log10 mean ||N(x) - grad F(x)||^2
+:func:`run_benchmark`          the suites behind ``ot-gradnets bench fields``
+=============================  ================================================================
+
+Example:
+    >>> import torch
+    >>> from ot_gradnets.core import MGradNetC
+    >>> from ot_gradnets.core.fields import fit_field, make_target
+    >>> target = make_target("convex-2d")
+    >>> _ = torch.manual_seed(0)
+    >>> res = fit_field(MGradNetC(2, width=7, depth=4), target, n_steps=100, lr=1e-2,
+    ...                 n_val=500, generator=torch.Generator().manual_seed(0))
+    >>> res.val_db < 5.0
+    True
+"""
+
+from ot_gradnets.core.fields._bench import (
+    PAPER_RESULTS,
+    RECIPES,
+    SUITES,
+    BenchResult,
+    Recipe,
+    markdown_table,
+    read_rows,
+    run_benchmark,
+    summarize,
+)
+from ot_gradnets.core.fields._fit import (
+    PROTOCOLS,
+    SCHEDULES,
+    FitResult,
+    LRSearchResult,
+    fit_field,
+    select_lr,
+)
+from ot_gradnets.core.fields._metrics import error_db, error_map, field_error_db, squared_error
+from ot_gradnets.core.fields._targets import (
+    TARGETS,
+    ConvexPolynomial2D,
+    NonConvex2D,
+    PolyMax,
+    RidgeConvex,
+    RidgeNonConvex,
+    Target,
+    make_target,
+)
+
+__all__ = [
+    "PAPER_RESULTS",
+    "PROTOCOLS",
+    "RECIPES",
+    "SCHEDULES",
+    "SUITES",
+    "TARGETS",
+    "BenchResult",
+    "ConvexPolynomial2D",
+    "FitResult",
+    "LRSearchResult",
+    "NonConvex2D",
+    "PolyMax",
+    "Recipe",
+    "RidgeConvex",
+    "RidgeNonConvex",
+    "Target",
+    "error_db",
+    "error_map",
+    "field_error_db",
+    "fit_field",
+    "make_target",
+    "markdown_table",
+    "read_rows",
+    "run_benchmark",
+    "select_lr",
+    "squared_error",
+    "summarize",
+]

@@ -1,0 +1,597 @@
+r"""The gradient-field benchmark runner behind ``ot-gradnets bench fields``.
+
+Suites (:data:`SUITES`):
+
+- ``paper-2d``: the authors' 2-D protocol (100,000 training and 10,000 validation points, batch
+  1000, 200 epochs, Adam 5e-3, best-validation checkpoint, 5 trials, test on the 100 x 100 grid)
+  with the 100-parameter cascaded and 94-parameter modular networks, plus the baselines at a
+  budget of 100 parameters;
+- ``polymax``: PolyMax in d = 2, 32, 256, 1024 with every model at the budget 1024 d, fresh
+  batches of 100 for 10,000 steps, learning rate chosen on a validation set from
+  {1e-2, 1e-3, 1e-4}, test error averaged over 15 test sets of 10,000 points;
+- ``highdim``: our ridge targets (convex and non-convex) with the PolyMax protocol.
+
+Each suite runs under one or more *recipes* (:data:`RECIPES`): ``paper`` is the authors'
+training, ``ours`` our improved one at the same parameter budget and number of steps. Results go
+to ``fields_<suite>.csv`` (one row per trial, written as it finishes), ``fields_<suite>.md`` (a
+summary table with the authors' numbers where they exist) and figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ot_gradnets._validation import check_positive_int
+from ot_gradnets.core._budget import count_parameters, model_for_budget
+from ot_gradnets.core.fields._fit import fit_field, select_lr
+from ot_gradnets.core.fields._metrics import error_map, field_error_db
+from ot_gradnets.core.fields._targets import Target, make_target
+
+__all__ = ["PAPER_RESULTS", "RECIPES", "SUITES", "BenchResult", "Recipe", "run_benchmark"]
+
+#: The authors' published test errors in dB: (target, dim, model) -> dB.
+PAPER_RESULTS: dict[tuple[str, int, str], float] = {
+    ("convex-2d", 2, "mgradnet-c"): -49.05,
+    ("convex-2d", 2, "mgradnet-m"): -48.65,
+    ("nonconvex-2d", 2, "gradnet-c"): -42.17,
+    ("nonconvex-2d", 2, "gradnet-m"): -39.53,
+    ("polymax", 256, "mgradnet-c"): -10.64,
+    ("polymax", 256, "mgradnet-m"): -11.30,
+    ("polymax", 1024, "mgradnet-c"): -8.75,
+    ("polymax", 1024, "mgradnet-m"): -10.42,
+}
+
+GRADNETS = ("mgradnet-c", "mgradnet-m", "gradnet-c", "gradnet-m")
+BASELINES = ("icnn", "potential-mlp", "mlp-field")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a suite trains its models.
+
+    Attributes:
+        name: registry name.
+        schedule: learning-rate schedule (see :data:`~ot_gradnets.core.fields.SCHEDULES`).
+        lr_2d: the fixed learning rate of the 2-D protocol.
+        lrs: candidate rates of the validation-selected protocols (PolyMax, high-d).
+        model_kwargs: per-model constructor overrides (e.g. activations), by model name.
+        description: one line for the reports.
+    """
+
+    name: str
+    schedule: str = "constant"
+    lr_2d: float = 5e-3
+    lrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+    model_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+#: Training recipes. ``paper`` reproduces the authors; ``ours`` is our improved recipe.
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe(
+        "paper",
+        description="authors' protocol: Adam, constant learning rate",
+    ),
+    "ours": Recipe(
+        "ours",
+        schedule="warmup-cosine",
+        lr_2d=2e-2,
+        lrs=(1e-2, 3e-3, 1e-3),
+        description="Adam, 5% linear warm-up then cosine decay to 0, same steps and budget",
+    ),
+}
+
+# Model constructor settings per suite. 2-D: the paper's exact sizes with plain activations;
+# high-d: the authors' learnable activations (weighted tanh / weighted softmax), depth 4 and
+# 4 modules, width from the budget.
+_ARCH_2D: dict[str, dict[str, Any]] = {
+    "mgradnet-c": {"width": 7, "depth": 4, "activation": "tanh"},
+    "gradnet-c": {"width": 7, "depth": 4, "activation": "tanh"},
+    "mgradnet-m": {"width": 7, "num_modules": 4, "activation": "softmax"},
+    "gradnet-m": {"width": 7, "num_modules": 4, "activation": "softmax"},
+}
+_ARCH_HD: dict[str, dict[str, Any]] = {
+    "mgradnet-c": {"depth": 4, "activation": "weighted-tanh"},
+    "gradnet-c": {"depth": 4, "activation": "weighted-tanh"},
+    "mgradnet-m": {"num_modules": 4, "activation": "weighted-softmax"},
+    "gradnet-m": {"num_modules": 4, "activation": "weighted-softmax"},
+}
+
+
+def _models_for(target: Target, suite: str) -> tuple[str, ...]:
+    """Default models of a target: monotone ones only where the target is convex."""
+    if suite == "paper-2d":
+        if target.is_convex:
+            return ("mgradnet-c", "mgradnet-m", *BASELINES)
+        return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field")
+    if target.is_convex:
+        return (*GRADNETS, *BASELINES)
+    return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field")
+
+
+def _build(
+    name: str, dim: int, budget: int, arch: dict[str, dict[str, Any]], recipe: Recipe, exact: bool
+) -> nn.Module:
+    kwargs = {**arch.get(name, {}), **recipe.model_kwargs.get(name, {})}
+    from ot_gradnets.core._budget import MODELS
+
+    if exact and "width" in kwargs:
+        return MODELS[name](dim, **kwargs)
+    kwargs.pop("width", None)
+    return model_for_budget(name, dim, budget, **kwargs)
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_benchmark` returns.
+
+    Attributes:
+        rows: one dict per (target, dim, model, recipe, trial), the CSV's rows.
+        files: paths written (CSV, markdown, figures).
+        wall_time_s: total seconds.
+    """
+
+    rows: list[dict[str, Any]]
+    files: list[Path]
+    wall_time_s: float
+
+
+_COLUMNS = [
+    "suite",
+    "target",
+    "dim",
+    "model",
+    "recipe",
+    "params",
+    "width",
+    "trial",
+    "lr",
+    "schedule",
+    "n_steps",
+    "best_step",
+    "val_db",
+    "test_db",
+    "test_db_std",
+    "fit_s",
+]
+
+
+class _Writer:
+    """Append rows to a CSV as they come (a killed run keeps what it finished)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        with path.open("w", newline="") as fh:
+            csv.DictWriter(fh, _COLUMNS).writeheader()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, _COLUMNS).writerow(row)
+
+
+def _init_model(make: Callable[[], nn.Module], seed: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
+# ----------------------------------------------------------------------------------- suites ---
+@dataclass
+class _Config:
+    quick: bool
+    trials: int | None
+    dims: Sequence[int] | None
+    models: Sequence[str] | None
+    recipes: Sequence[Recipe]
+    lrs: Sequence[float] | None
+    verbose: bool
+    out: Path
+
+
+def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
+    trials = cfg.trials or (1 if cfg.quick else 5)
+    if cfg.quick:
+        fit_kw: dict[str, Any] = {
+            "n_train": 2000,
+            "n_val": 500,
+            "batch_size": 100,
+            "n_steps": 200,
+            "keep_best": True,
+            "eval_every": 20,
+        }
+        grid_n = 20
+    else:
+        fit_kw = {
+            "n_train": 100_000,
+            "n_val": 10_000,
+            "batch_size": 1000,
+            "n_steps": 20_000,
+            "keep_best": True,
+            "eval_every": 100,
+        }
+        grid_n = 100
+    maps: dict[tuple[str, str, str], Tensor] = {}
+    for tname in ("convex-2d", "nonconvex-2d"):
+        target = make_target(tname)
+        grid = target.grid(grid_n)
+        names = [
+            m for m in _models_for(target, "paper-2d") if cfg.models is None or m in cfg.models
+        ]
+        for recipe in cfg.recipes:
+            for mname in names:
+                budget = 94 if mname.endswith("-m") else 100
+                acc = torch.zeros(grid.shape[0])
+                for trial in range(trials):
+                    model = _init_model(
+                        lambda mname=mname, budget=budget, recipe=recipe: _build(
+                            mname, 2, budget, _ARCH_2D, recipe, exact=True
+                        ),
+                        trial,
+                    )
+                    gen = torch.Generator().manual_seed(trial)
+                    res = fit_field(
+                        model,
+                        target,
+                        lr=recipe.lr_2d,
+                        schedule=recipe.schedule,
+                        generator=gen,
+                        verbose=cfg.verbose,
+                        **fit_kw,
+                    )
+                    model.eval()
+                    test_db = field_error_db(model, target, grid)
+                    acc += error_map(model, target, grid)
+                    writer.add(
+                        {
+                            "suite": "paper-2d",
+                            "target": tname,
+                            "dim": 2,
+                            "model": mname,
+                            "recipe": recipe.name,
+                            "params": count_parameters(model),
+                            "width": getattr(model, "width", ""),
+                            "trial": trial,
+                            "lr": res.lr,
+                            "schedule": res.schedule,
+                            "n_steps": res.n_steps,
+                            "best_step": res.best_step,
+                            "val_db": round(res.val_db, 4),
+                            "test_db": round(test_db, 4),
+                            "test_db_std": "",
+                            "fit_s": round(res.wall_time_s, 2),
+                        }
+                    )
+                maps[(tname, mname, recipe.name)] = (acc / trials).reshape(grid_n, grid_n)
+    return {"maps": maps}
+
+
+def _run_fresh(
+    cfg: _Config, writer: _Writer, suite: str, tnames: Sequence[str], default_dims: Sequence[int]
+) -> dict[str, Any]:
+    dims = list(cfg.dims or ((2, 8) if cfg.quick else default_dims))
+    trials = cfg.trials or 1
+    if cfg.quick:
+        fit_kw: dict[str, Any] = {"n_steps": 100, "batch_size": 100}
+        n_val, n_test, test_seeds = 500, 1000, 2
+    else:
+        fit_kw = {"n_steps": 10_000, "batch_size": 100}
+        n_val, n_test, test_seeds = 10_000, 10_000, 15
+    for tname in tnames:
+        for dim in dims:
+            target = make_target(tname, dim)
+            names = [m for m in _models_for(target, suite) if cfg.models is None or m in cfg.models]
+            # validation and test sets: their own seeds, disjoint from the training streams
+            x_val = target.sample(n_val, torch.Generator().manual_seed(10_000 + dim))
+            x_tests = [
+                target.sample(n_test, torch.Generator().manual_seed(20_000 + s))
+                for s in range(test_seeds)
+            ]
+            for recipe in cfg.recipes:
+                lrs = tuple(cfg.lrs) if cfg.lrs else (recipe.lrs[:1] if cfg.quick else recipe.lrs)
+                for mname in names:
+                    for trial in range(trials):
+
+                        def make(
+                            mname: str = mname, dim: int = dim, recipe: Recipe = recipe
+                        ) -> nn.Module:
+                            return _build(mname, dim, 1024 * dim, _ARCH_HD, recipe, exact=False)
+
+                        search = select_lr(
+                            make,
+                            target,
+                            lrs,
+                            seed=trial,
+                            x_val=x_val,
+                            schedule=recipe.schedule,
+                            verbose=cfg.verbose,
+                            **fit_kw,
+                        )
+                        model = search.best.model.eval()
+                        dbs = [field_error_db(model, target, xt) for xt in x_tests]
+                        writer.add(
+                            {
+                                "suite": suite,
+                                "target": tname,
+                                "dim": dim,
+                                "model": mname,
+                                "recipe": recipe.name,
+                                "params": count_parameters(model),
+                                "width": getattr(model, "width", ""),
+                                "trial": trial,
+                                "lr": search.best_lr,
+                                "schedule": recipe.schedule,
+                                "n_steps": search.best.n_steps,
+                                "best_step": search.best.best_step,
+                                "val_db": round(search.best.val_db, 4),
+                                "test_db": round(statistics.fmean(dbs), 4),
+                                "test_db_std": round(statistics.pstdev(dbs), 4)
+                                if len(dbs) > 1
+                                else 0.0,
+                                "fit_s": round(sum(r.wall_time_s for r in search.results), 2),
+                            }
+                        )
+    return {}
+
+
+def _run_polymax(cfg: _Config, writer: _Writer) -> dict[str, Any]:
+    return _run_fresh(cfg, writer, "polymax", ("polymax",), (2, 32, 256, 1024))
+
+
+def _run_highdim(cfg: _Config, writer: _Writer) -> dict[str, Any]:
+    return _run_fresh(cfg, writer, "highdim", ("ridge-convex", "ridge-nonconvex"), (32, 256))
+
+
+#: Benchmark suites by name.
+SUITES: dict[str, Callable[[_Config, _Writer], dict[str, Any]]] = {
+    "paper-2d": _run_paper_2d,
+    "polymax": _run_polymax,
+    "highdim": _run_highdim,
+}
+
+
+# ---------------------------------------------------------------------------------- reports ---
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group trial rows by (suite, target, dim, model, recipe): mean and std of the test dB.
+
+    Returns one dict per group with ``n``, ``test_db`` (mean), ``std`` (over trials, or over test
+    sets when there is a single trial), ``paper`` (the authors' number or ``None``) and
+    ``delta`` (ours minus theirs; negative is better).
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["suite"], r["target"], int(r["dim"]), r["model"], r["recipe"])
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, rs in groups.items():
+        dbs = [float(r["test_db"]) for r in rs]
+        mean = statistics.fmean(dbs)
+        if len(dbs) > 1:
+            std = statistics.stdev(dbs)
+        else:
+            std = float(rs[0]["test_db_std"] or 0.0)
+        paper = PAPER_RESULTS.get((key[1], key[2], key[3]))
+        lrs = sorted({float(r["lr"]) for r in rs})
+        out.append(
+            {
+                "suite": key[0],
+                "target": key[1],
+                "dim": key[2],
+                "model": key[3],
+                "recipe": key[4],
+                "params": rs[0]["params"],
+                "lr": "/".join(f"{v:g}" for v in lrs),
+                "n": len(rs),
+                "test_db": mean,
+                "std": std,
+                "paper": paper,
+                "delta": None if paper is None else mean - paper,
+                "fit_s": statistics.fmean(float(r["fit_s"]) for r in rs),
+            }
+        )
+    # gap to the best baseline on the same (suite, target, dim, recipe)
+    for g in out:
+        base = [
+            h["test_db"]
+            for h in out
+            if h["model"] in BASELINES
+            and (h["suite"], h["target"], h["dim"], h["recipe"])
+            == (g["suite"], g["target"], g["dim"], g["recipe"])
+        ]
+        g["vs_best_baseline"] = (
+            None if not base or g["model"] in BASELINES else g["test_db"] - min(base)
+        )
+    return out
+
+
+def _fmt(v: float | None, spec: str = "+.2f") -> str:
+    return "" if v is None else format(v, spec)
+
+
+def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
+    """A markdown table of :func:`summarize`'s output (dB: lower is better)."""
+    head = (
+        "| suite | target | d | model | recipe | params | lr | n | test dB | std | "
+        "authors | Δ vs authors | Δ vs best baseline | fit s |"
+    )
+    lines = [head, "|" + "---|" * 14]
+    for g in sorted(
+        summary, key=lambda g: (g["suite"], g["target"], g["dim"], g["recipe"], g["test_db"])
+    ):
+        lines.append(
+            f"| {g['suite']} | {g['target']} | {g['dim']} | {g['model']} | {g['recipe']} | "
+            f"{g['params']} | {g['lr']} | {g['n']} | {g['test_db']:.2f} | {g['std']:.2f} | "
+            f"{_fmt(g['paper'], '.2f')} | {_fmt(g['delta'])} | {_fmt(g['vs_best_baseline'])} | "
+            f"{g['fit_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - matplotlib is a core dependency
+        raise ImportError("figures need matplotlib: pip install matplotlib") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_heatmaps(maps: dict[tuple[str, str, str], Tensor], path: Path) -> Path:
+    """One panel per (target, model, recipe): mean over trials of |N(x) - grad F(x)|."""
+    plt = _plt()
+    keys = sorted(maps)
+    cols = min(4, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        im = ax.imshow(maps[key].numpy(), origin="lower", extent=(0, 1, 0, 1), cmap="viridis")
+        ax.set_title(f"{key[0]}\n{key[1]} ({key[2]})", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.suptitle("mean |N(x) - grad F(x)| on the grid", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_db_vs_dim(summary: Sequence[dict[str, Any]], path: Path) -> Path:
+    """dB against dimension, one line per (model, recipe), one panel per target."""
+    plt = _plt()
+    targets = sorted({g["target"] for g in summary})
+    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.8), squeeze=False)
+    for ax, tname in zip(axes.flat, targets, strict=False):
+        sub = [g for g in summary if g["target"] == tname]
+        for model, recipe in sorted({(g["model"], g["recipe"]) for g in sub}):
+            pts = sorted(
+                (g["dim"], g["test_db"])
+                for g in sub
+                if (g["model"], g["recipe"]) == (model, recipe)
+            )
+            style = "-" if recipe == "paper" else "--"
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                style,
+                marker="o",
+                label=f"{model} ({recipe})",
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("test error (dB)")
+        ax.set_title(tname)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_rows(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Read trial rows back from ``fields_*.csv`` files (to merge runs into one report)."""
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        with Path(p).open(newline="") as fh:
+            rows.extend(csv.DictReader(fh))
+    return rows
+
+
+def run_benchmark(
+    suite: str,
+    out: str | Path,
+    *,
+    quick: bool = False,
+    trials: int | None = None,
+    dims: Sequence[int] | None = None,
+    models: Sequence[str] | None = None,
+    recipes: Sequence[str] = ("paper",),
+    lrs: Sequence[float] | None = None,
+    verbose: bool = False,
+) -> BenchResult:
+    """Run a benchmark suite and write its tables and figures to ``out``.
+
+    Args:
+        suite: ``"paper-2d"``, ``"polymax"``, ``"highdim"`` or ``"all"``.
+        out: output directory (created).
+        quick: tiny sizes (seconds), for tests and smoke runs.
+        trials: trials per model (default 5 for paper-2d, 1 otherwise; 1 when quick).
+        dims: dimensions of the polymax/highdim suites.
+        models: restrict to these model names (default: every applicable one).
+        recipes: names from :data:`RECIPES`.
+        lrs: override the recipes' candidate learning rates (polymax/highdim).
+        verbose: progress bars.
+
+    Returns:
+        A :class:`BenchResult`.
+
+    Raises:
+        ValueError: on an unknown suite, recipe or model.
+    """
+    names = list(SUITES) if suite == "all" else [suite]
+    for s in names:
+        if s not in SUITES:
+            raise ValueError(
+                f"suite={suite!r} is not known; choose one of {sorted(SUITES) + ['all']}."
+            )
+    for r in recipes:
+        if r not in RECIPES:
+            raise ValueError(f"recipe={r!r} is not known; choose one of {sorted(RECIPES)}.")
+    if models is not None:
+        bad = [m for m in models if m not in GRADNETS + BASELINES]
+        if bad:
+            raise ValueError(
+                f"models {bad} are not benchmarked; choose from {list(GRADNETS + BASELINES)}."
+            )
+    if trials is not None:
+        trials = check_positive_int(trials, "trials")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = _Config(
+        quick=quick,
+        trials=trials,
+        dims=dims,
+        models=models,
+        recipes=[RECIPES[r] for r in recipes],
+        lrs=lrs,
+        verbose=verbose,
+        out=out,
+    )
+    start = time.perf_counter()
+    files: list[Path] = []
+    all_rows: list[dict[str, Any]] = []
+    for s in names:
+        t0 = time.perf_counter()
+        writer = _Writer(out / f"fields_{s}.csv")
+        extra = SUITES[s](cfg, writer)
+        summary = summarize(writer.rows)
+        wall = time.perf_counter() - t0
+        md = out / f"fields_{s}.md"
+        md.write_text(
+            f"# fields benchmark: {s}\n\nrecipes: "
+            + "; ".join(f"`{r.name}`: {r.description}" for r in cfg.recipes)
+            + f"\n\nwall time: {wall:.0f} s{' (quick)' if quick else ''}\n\n"
+            + markdown_table(summary)
+        )
+        files += [writer.path, md]
+        if "maps" in extra and extra["maps"]:
+            files.append(plot_heatmaps(extra["maps"], out / f"fields_{s}_heatmaps.png"))
+            torch.save(extra["maps"], out / f"fields_{s}_heatmaps.pt")
+        if s != "paper-2d" and summary:
+            files.append(plot_db_vs_dim(summary, out / f"fields_{s}_db_vs_dim.png"))
+        all_rows += writer.rows
+    return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)

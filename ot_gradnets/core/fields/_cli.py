@@ -1,0 +1,95 @@
+"""``ot-gradnets bench fields``: the gradient-field benchmark suites."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ot_gradnets.core.fields._bench import RECIPES, SUITES, run_benchmark
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def _names(text: str) -> list[str]:
+    return [v for v in text.split(",") if v]
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = run_benchmark(
+        args.suite_name,
+        args.out,
+        quick=args.quick,
+        trials=args.trials,
+        dims=args.dims,
+        models=args.models,
+        recipes=args.recipe,
+        lrs=args.lrs,
+        verbose=args.verbose,
+    )
+    for path in res.files:
+        print(f"wrote {path}")
+    print(f"{len(res.rows)} runs in {res.wall_time_s:.1f} s")
+    return 0
+
+
+def register(subparsers: Any, bench_subparsers: Any) -> None:
+    """Add ``bench fields`` to the ``ot-gradnets`` command line."""
+    p = bench_subparsers.add_parser(
+        "fields",
+        help="gradient-field regression: paper 2-D, PolyMax and our high-d targets",
+        description="Fit gradient networks and baselines to known gradient fields and write "
+        "markdown/CSV tables and figures (error in dB = 10 log10 of the mean squared Euclidean "
+        "error, summed over coordinates).",
+    )
+    p.add_argument(
+        "--suite",
+        dest="suite_name",
+        default="paper-2d",
+        choices=[*SUITES, "all"],
+        help="which suite (default paper-2d)",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny sizes; runs in seconds")
+    p.add_argument("--out", default="out/fields", help="output directory (default out/fields)")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="trials per model (default 5 for paper-2d, 1 otherwise)",
+    )
+    p.add_argument(
+        "--dims",
+        type=_ints,
+        default=None,
+        help="comma-separated dimensions for polymax/highdim (default 2,32,256,1024)",
+    )
+    p.add_argument(
+        "--models",
+        type=_names,
+        default=None,
+        help="comma-separated model names (default: every applicable one)",
+    )
+    p.add_argument(
+        "--recipe",
+        type=_names,
+        default=["paper"],
+        help=f"comma-separated recipes from {sorted(RECIPES)} (default paper)",
+    )
+    p.add_argument(
+        "--lrs",
+        type=_floats,
+        default=None,
+        help="override the candidate learning rates (polymax/highdim)",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--verbose", action="store_true", help="progress bars")
+    p.set_defaults(func=_run)

@@ -1,0 +1,103 @@
+"""The benchmark runner and its command line."""
+
+import csv
+
+import pytest
+
+from ot_gradnets.cli import main
+from ot_gradnets.core import count_parameters
+from ot_gradnets.core.fields import PAPER_RESULTS, markdown_table, run_benchmark, summarize
+from ot_gradnets.core.fields._bench import _ARCH_2D, RECIPES, _build
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("mgradnet-c", 100), ("gradnet-c", 100), ("mgradnet-m", 94), ("gradnet-m", 94)],
+)
+def test_paper_2d_models_have_the_papers_parameter_counts(name, params):
+    net = _build(name, 2, params, _ARCH_2D, RECIPES["paper"], exact=True)
+    assert count_parameters(net) == params
+
+
+def test_bench_quick_writes_outputs(tmp_path):
+    rc = main(
+        [
+            "bench",
+            "fields",
+            "--suite",
+            "paper-2d",
+            "--quick",
+            "--models",
+            "mgradnet-c,gradnet-m",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    for name in ("fields_paper-2d.csv", "fields_paper-2d.md", "fields_paper-2d_heatmaps.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    with (tmp_path / "fields_paper-2d.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["target"], r["model"]) for r in rows} == {
+        ("convex-2d", "mgradnet-c"),
+        ("nonconvex-2d", "gradnet-m"),
+    }
+    assert all(float(r["test_db"]) < 10 for r in rows)
+    assert "-49.05" in (tmp_path / "fields_paper-2d.md").read_text()
+
+
+def test_bench_quick_polymax(tmp_path):
+    res = run_benchmark("polymax", tmp_path, quick=True, dims=[4], models=["mgradnet-m", "icnn"])
+    assert len(res.rows) == 2
+    assert {r["params"] for r in res.rows} <= set(range(1, 1024 * 4 + 1))
+    assert (tmp_path / "fields_polymax_db_vs_dim.png").exists()
+
+
+def test_summary_and_table():
+    rows = [
+        {
+            "suite": "polymax",
+            "target": "polymax",
+            "dim": 256,
+            "model": "mgradnet-c",
+            "recipe": "paper",
+            "params": 1,
+            "lr": 1e-3,
+            "test_db": -11.0,
+            "test_db_std": 0.1,
+            "fit_s": 1.0,
+        },
+        {
+            "suite": "polymax",
+            "target": "polymax",
+            "dim": 256,
+            "model": "mlp-field",
+            "recipe": "paper",
+            "params": 1,
+            "lr": 1e-3,
+            "test_db": -5.0,
+            "test_db_std": 0.1,
+            "fit_s": 1.0,
+        },
+    ]
+    summary = {g["model"]: g for g in summarize(rows)}
+    assert summary["mgradnet-c"]["paper"] == PAPER_RESULTS[("polymax", 256, "mgradnet-c")]
+    assert summary["mgradnet-c"]["delta"] == pytest.approx(-11.0 + 10.64)
+    assert summary["mgradnet-c"]["vs_best_baseline"] == pytest.approx(-6.0)
+    assert "mlp-field" in markdown_table(list(summary.values()))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="suite"):
+        run_benchmark("nope", "unused")
+    with pytest.raises(ValueError, match="recipe"):
+        run_benchmark("polymax", "unused", recipes=["nope"])
+    with pytest.raises(ValueError, match="models"):
+        run_benchmark("polymax", "unused", models=["nope"])
+
+
+@pytest.mark.slow
+def test_bench_quick_all_suites(tmp_path):
+    res = run_benchmark("all", tmp_path, quick=True, recipes=["paper", "ours"])
+    assert res.wall_time_s < 120
+    assert {r["suite"] for r in res.rows} == {"paper-2d", "polymax", "highdim"}
