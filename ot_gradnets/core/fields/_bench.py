@@ -65,6 +65,7 @@ class Recipe:
         lr_2d: the fixed learning rate of the 2-D protocol.
         lrs: candidate rates of the validation-selected protocols (PolyMax, high-d).
         model_kwargs: per-model constructor overrides (e.g. activations), by model name.
+        init: parameter initialisation applied after construction, a key of :data:`INITS`.
         description: one line for the reports.
     """
 
@@ -73,14 +74,65 @@ class Recipe:
     lr_2d: float = 5e-3
     lrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
     model_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    init: str = "default"
     description: str = ""
 
+
+def _default_init(model: nn.Module) -> None:
+    """Keep the library's own initialisation."""
+
+
+def _authors_init(model: nn.Module) -> None:
+    r"""Re-initialise a GradNet as the authors' public code does (``utils/models.py``).
+
+    :math:`W \sim U(\pm 1/\sqrt d)`; first/modular biases :math:`U(\pm 1/\sqrt d)`, later
+    cascade biases and the output bias :math:`U(\pm 1/\sqrt m)`; raw scales
+    :math:`\alpha, \beta \sim U(0, 1)` (monotone) or :math:`U(-\tfrac12, \tfrac12)`
+    (GradNet-C), :math:`\alpha_k \sim N(0, 1)` (GradNet-M); weighted-tanh weights
+    :math:`1/m` (the signed version subtracts the tanhshrink term), weighted-softmax weights
+    :math:`1/2`. Other models are left as they are.
+    """
+    if not hasattr(model, "W") or not hasattr(model, "alpha"):
+        return
+    d, m = model.dim, model.width
+    kd, km = d**-0.5, m**-0.5
+    mono = model.is_monotone
+    with torch.no_grad():
+        model.W.uniform_(-kd, kd)
+        model.c.uniform_(-km, km)
+        if hasattr(model, "depth"):  # cascaded
+            model.b[0].uniform_(-kd, kd)
+            model.b[1:].uniform_(-km, km)
+            for p in (model.alpha, model.beta):
+                p.uniform_(0.0, 1.0) if mono else p.uniform_(-0.5, 0.5)
+            acts = list(model.activations)
+        else:  # modular
+            model.b.uniform_(-kd, kd)
+            model.beta.uniform_(0.0, 1.0)
+            model.alpha.uniform_(0.0, 1.0) if mono else model.alpha.normal_()
+            acts = [model.activation]
+        for act in acts:
+            name = type(act).__name__
+            if name == "WeightedTanh":
+                act.a.fill_(1.0 / m)
+                act.b.fill_(1.0 / m if mono else -1.0 / m)
+            elif name == "WeightedSoftmax":
+                act.a.fill_(0.5)
+                act.b.fill_(0.5)
+
+
+#: Parameter initialisations a recipe can ask for.
+INITS: dict[str, Callable[[nn.Module], None]] = {
+    "default": _default_init,
+    "authors": _authors_init,
+}
 
 #: Training recipes. ``paper`` reproduces the authors; ``ours`` is our improved recipe.
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(
         "paper",
-        description="authors' protocol: Adam, constant learning rate",
+        init="authors",
+        description="authors' protocol: their initialisation, Adam, constant learning rate",
     ),
     "ours": Recipe(
         "ours",
@@ -126,9 +178,12 @@ def _build(
     from ot_gradnets.core._budget import MODELS
 
     if exact and "width" in kwargs:
-        return MODELS[name](dim, **kwargs)
-    kwargs.pop("width", None)
-    return model_for_budget(name, dim, budget, **kwargs)
+        model = MODELS[name](dim, **kwargs)
+    else:
+        kwargs.pop("width", None)
+        model = model_for_budget(name, dim, budget, **kwargs)
+    INITS[recipe.init](model)
+    return model
 
 
 @dataclass

@@ -66,6 +66,15 @@ def _step_decay(t: float) -> float:
     return 1.0 if t < 0.5 else (0.1 if t < 0.75 else 0.01)
 
 
+def _wsd(t: float, warmup: float = 0.02, decay: float = 0.2) -> float:
+    # warmup-stable-decay: linear warm-up, constant, then linear decay to 0 over the last 20%
+    if t < warmup:
+        return (t + 1e-3) / warmup
+    if t < 1.0 - decay:
+        return 1.0
+    return max(0.0, (1.0 - t) / decay)
+
+
 #: Learning-rate schedules: multiplier of the base rate as a function of progress t in [0, 1).
 SCHEDULES: dict[str, Callable[[float], float]] = {
     "constant": _constant,
@@ -73,6 +82,7 @@ SCHEDULES: dict[str, Callable[[float], float]] = {
     "warmup-cosine": _warmup_cosine,
     "onecycle": _onecycle,
     "step": _step_decay,
+    "wsd": _wsd,
 }
 
 #: The authors' training settings, as keyword arguments of :func:`fit_field`.
@@ -183,7 +193,8 @@ def fit_field(
         batch_size: points per step.
         lr: base learning rate of Adam.
         schedule: learning-rate schedule, one of :data:`SCHEDULES` (``"constant"`` is the
-            authors'; ``"cosine"``, ``"warmup-cosine"``, ``"onecycle"``, ``"step"``).
+            authors'; ``"cosine"``, ``"warmup-cosine"``, ``"onecycle"``, ``"step"``, ``"wsd"``
+            = warm-up, stable, linear decay over the last 20%).
         n_train: ``None`` draws a fresh batch every step (PolyMax protocol); an integer draws a
             fixed training set of that size once and sweeps it in reshuffled epochs (2-D
             protocol).

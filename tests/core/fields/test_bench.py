@@ -101,3 +101,40 @@ def test_bench_quick_all_suites(tmp_path):
     res = run_benchmark("all", tmp_path, quick=True, recipes=["paper", "ours"])
     assert res.wall_time_s < 120
     assert {r["suite"] for r in res.rows} == {"paper-2d", "polymax", "highdim"}
+
+
+@pytest.mark.parametrize("name", ["mgradnet-c", "gradnet-c", "mgradnet-m", "gradnet-m"])
+def test_authors_init_matches_their_ranges(name):
+    import torch
+
+    from ot_gradnets.core.fields._bench import _ARCH_HD, Recipe
+
+    torch.manual_seed(0)
+    net = _build(name, 16, 16 * 1024, _ARCH_HD, Recipe("x", init="authors"), exact=False)
+    assert count_parameters(net) <= 16 * 1024
+    bound = 16**-0.5
+    assert net.W.abs().max() <= bound
+    if name == "mgradnet-c":
+        assert 0 <= net.alpha.min() and net.alpha.max() <= 1  # raw U(0, 1), as theirs
+        assert torch.allclose(
+            net.activations[0].a, torch.full_like(net.activations[0].a, 1 / net.width)
+        )
+    if name == "gradnet-c":
+        assert net.alpha.abs().max() <= 0.5 and net.alpha.min() < 0  # raw U(-1/2, 1/2)
+        assert net.activations[0].b.max() < 0  # a tanh - b tanhshrink in their signed version
+    if name.endswith("-m"):
+        assert 0 <= net.beta.min() and net.beta.max() <= 1
+        assert torch.all(net.activation.a == 0.5)
+
+
+def test_default_init_is_left_alone():
+    import torch
+
+    from ot_gradnets.core import MGradNetC
+    from ot_gradnets.core.fields._bench import INITS
+
+    torch.manual_seed(0)
+    net = MGradNetC(2, width=7, depth=4)
+    before = [p.clone() for p in net.parameters()]
+    INITS["default"](net)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))

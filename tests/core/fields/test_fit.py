@@ -87,6 +87,7 @@ def test_schedules_and_protocols():
     for name, f in SCHEDULES.items():
         assert 0 <= f(0.999) <= 1.0 and f(0.0) > 0, name
     assert SCHEDULES["cosine"](0.999) < 1e-4
+    assert SCHEDULES["wsd"](0.5) == 1.0 and SCHEDULES["wsd"](0.9) == pytest.approx(0.5)
     assert PROTOCOLS["paper-2d"]["n_steps"] == 200 * 100_000 // 1000
     with pytest.raises(ValueError, match="schedule"):
         fit_field(_net(), ConvexPolynomial2D(), n_steps=1, schedule="nope")
