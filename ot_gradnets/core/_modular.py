@@ -77,14 +77,18 @@ class _Modular(GradientNetwork):
     def _preactivation(self, x: Tensor) -> Tensor:
         """:math:`z_k = \\beta_k (W_k x + b_k)`, shape ``(*, M, width)``."""
         _, beta = self._scales()
-        u = torch.einsum("...d,kmd->...km", x, self.W) + self.b
-        return beta.unsqueeze(-1) * u
+        # Fold beta_k into the (small) weights: one (M*m, d) matrix product with bias, rather than
+        # a batched einsum and two elementwise passes over the (*, M, m) activations.
+        w = (beta.view(-1, 1, 1) * self.W).reshape(-1, self.dim)
+        bias = (beta.unsqueeze(-1) * self.b).reshape(-1)
+        return F.linear(x, w, bias).unflatten(-1, self.b.shape)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
         alpha, _ = self._scales()
-        s = alpha.unsqueeze(-1) * self.activation(self._preactivation(x))
-        return self._strong(x, torch.einsum("...km,kmd->...d", s, self.W) + self.c)
+        s = self.activation(self._preactivation(x)).flatten(-2)
+        w_out = (alpha.view(-1, 1, 1) * self.W).reshape(-1, self.dim)  # alpha_k folded in too
+        return self._strong(x, s @ w_out + self.c)
 
     def potential(self, x: Tensor) -> Tensor:
         r"""Closed form :math:`c\cdot x + \sum_k (\alpha_k/\beta_k)\psi_k(z_k)` (+ :math:`\mu|x|^2/2`)."""
@@ -119,8 +123,9 @@ class _Modular(GradientNetwork):
         """Matrix-free :math:`J_N(x) v` (+ :math:`\\mu v`)."""
         self._check(x)
         diag, terms = self._factors(x)
-        wv = torch.einsum("kmd,...d->...km", self.W, v)
-        out = torch.einsum("...km,kmd->...d", diag * wv, self.W)
+        w = self.W.reshape(-1, self.dim)
+        wv = (v @ w.T).unflatten(-1, self.b.shape)
+        out = (diag * wv).flatten(-2) @ w
         for coef, u in terms:
             out = out + torch.einsum("...k,...kd->...d", coef * (u * v.unsqueeze(-2)).sum(-1), u)
         return out + self.strong_convexity * v if self.strong_convexity else out
