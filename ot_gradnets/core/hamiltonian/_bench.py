@@ -1,0 +1,384 @@
+r"""The ``hamiltonian`` benchmark: learned fields against HNN at equal parameter count.
+
+For each system the runner builds the protocol dataset, trains every model with the same data,
+batch size, number of steps and seed, and measures in the same process:
+
+- test derivative error on clean states, in dB (summed over coordinates) and as HNN's
+  per-coordinate MSE;
+- training step time and the training wall time (and steps) until the model first reached the
+  HNN baseline's *final* test error;
+- rollouts from test initial states with one integrator for all models (implicit midpoint by
+  default, in float64): HNN's energy MSE over the training window, the relative drift of the true
+  energy and the trajectory error over a horizon ``horizon_factor`` times the training window.
+
+It writes ``hamiltonian.md`` and ``hamiltonian.csv`` (one row per system and model),
+``hamiltonian_curves.csv`` (test dB against training time) and, unless disabled, the figures
+``phase_<system>.png``, ``energy_<system>.png`` and ``curves_<system>.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ot_gradnets.core._budget import count_parameters
+
+from ._data import HamiltonianDataset, make_dataset
+from ._integrators import INTEGRATORS, rollout
+from ._metrics import energy_mse, relative_energy_drift, trajectory_error
+from ._models import HamiltonianField, make_hamiltonian_model
+from ._systems import SYSTEMS, make_system
+from ._train import FitResult, fit_fields
+
+__all__ = ["ModelSpec", "BenchRow", "parse_model_spec", "run_benchmark", "DEFAULT_MODEL_KWARGS"]
+
+#: Architecture defaults per model name; ``"hnn"`` is HNN's MLP (two hidden layers of 200 tanh
+#: units) and sets the parameter budget of the others unless a budget is given.
+DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
+    "hnn": {"width": 200, "depth": 2},
+    "mlp": {"depth": 2},
+    "gradnet-m": {"num_modules": 4},
+    "mgradnet-m": {"num_modules": 4},
+    "gradnet-c": {"depth": 4},
+    "mgradnet-c": {"depth": 4},
+}
+
+
+@dataclass
+class ModelSpec:
+    """A model to benchmark: registry ``name``, learning rate and architecture options."""
+
+    name: str
+    lr: float = 1e-3
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short label, e.g. ``gradnet-m(num_modules=32,lr=0.01)``."""
+        opts = {**self.kwargs, "lr": self.lr}
+        defaults = {**DEFAULT_MODEL_KWARGS.get(_base(self.name), {}), "lr": 1e-3}
+        extra = ",".join(f"{k}={v}" for k, v in opts.items() if defaults.get(k) != v)
+        return f"{self.name}({extra})" if extra else self.name
+
+
+def _base(name: str) -> str:
+    return name.removesuffix("+quadratic")
+
+
+def _width(model: HamiltonianField) -> int:
+    net = model.net
+    terms = getattr(net, "terms", None)
+    return int(getattr(terms[0] if terms is not None else net, "width", 0))
+
+
+def _parse_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """Parse ``"name"`` or ``"name:key=value,key=value"`` (``lr`` sets the learning rate).
+
+    Example:
+        >>> parse_model_spec("gradnet-m:num_modules=32,lr=1e-2")
+        ModelSpec(name='gradnet-m', lr=0.01, kwargs={'num_modules': 32})
+    """
+    name, _, rest = text.partition(":")
+    kwargs = dict(DEFAULT_MODEL_KWARGS.get(_base(name), {}))
+    lr = 1e-3
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"model option {item!r} in {text!r} must look like key=value.")
+        if key == "lr":
+            lr = float(value)
+        else:
+            kwargs[key] = _parse_value(value)
+    return ModelSpec(name=name, lr=lr, kwargs=kwargs)
+
+
+@dataclass
+class BenchRow:
+    """One (system, model) result of :func:`run_benchmark`; dB sums over coordinates."""
+
+    system: str
+    dim: int
+    model: str
+    n_parameters: int
+    width: int
+    lr: float
+    n_steps: int
+    test_db: float
+    test_mse_per_coord: float
+    step_time_ms: float
+    step_cpu_ms: float
+    train_time_s: float
+    train_cpu_s: float
+    time_to_hnn_s: float
+    cpu_to_hnn_s: float
+    steps_to_hnn: float
+    energy_mse: float
+    energy_drift_max: float
+    energy_drift_final: float
+    traj_error_window: float
+    traj_error_horizon: float
+    rollout_method: str
+    horizon: float
+
+
+def _build(spec: ModelSpec, dim: int, budget: int | None) -> HamiltonianField:
+    if budget is None:
+        model = make_hamiltonian_model(spec.name, dim, **spec.kwargs)
+    else:
+        kwargs = {k: v for k, v in spec.kwargs.items() if k != "width"}
+        model = make_hamiltonian_model(spec.name, dim, budget=budget, **kwargs)
+    if spec.name == "hnn":  # HNN's initialisation: orthogonal weights (Greydanus et al. 2019)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                torch.nn.init.orthogonal_(module.weight)
+    return model
+
+
+def _rollouts(
+    system: Any,
+    model: HamiltonianField,
+    data: HamiltonianDataset,
+    n_rollouts: int,
+    horizon_factor: float,
+    method: str,
+    step_size: float | None,
+    n_out: int,
+) -> dict[str, Any]:
+    s0 = data.test_trajectories[:n_rollouts, 0].to(torch.float64)
+    t_window = float(data.t[-1] - data.t[0])
+    horizon = horizon_factor * t_window
+    t = torch.linspace(0.0, horizon, n_out, dtype=torch.float64)
+    truth = system.trajectories(s0, t)
+    model64 = copy.deepcopy(model).to(torch.float64).eval()
+    for p in model64.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        pred = rollout(model64, s0, t, method=method, step_size=step_size)
+    window = t <= t_window + 1e-9
+    finite = bool(torch.isfinite(pred).all())
+    drift = relative_energy_drift(system.hamiltonian, pred)  # (B, T)
+    err = trajectory_error(pred, truth)
+    return {
+        "t": t,
+        "truth": truth,
+        "pred": pred,
+        "energy_mse": energy_mse(system.hamiltonian, pred[:, window], truth[:, window])
+        if finite
+        else math.inf,
+        "drift": drift,
+        "drift_max": float(drift.max(dim=1).values.mean()) if finite else math.inf,
+        "drift_final": float(drift[:, -1].mean()) if finite else math.inf,
+        "traj_window": float(err[window][-1]) if finite else math.inf,
+        "traj_horizon": float(err[-1]) if finite else math.inf,
+        "horizon": horizon,
+    }
+
+
+def run_benchmark(
+    systems: Sequence[str] = ("two-body", "spring-chain"),
+    models: Sequence[str | ModelSpec] = ("hnn", "gradnet-m", "mlp"),
+    out_dir: str | Path = "out/hamiltonian",
+    budget: int | None = None,
+    n_steps: int = 10_000,
+    batch_size: int = 200,
+    eval_every: int = 100,
+    n_trajectories: int | None = None,
+    n_rollouts: int = 16,
+    horizon_factor: float = 10.0,
+    rollout_method: str = "implicit-midpoint",
+    step_size: float | None = 0.05,
+    seed: int = 0,
+    figures: bool = True,
+    verbose: bool = False,
+) -> list[BenchRow]:
+    r"""Run the Hamiltonian benchmark and write its table, curves and figures to ``out_dir``.
+
+    Args:
+        systems: registry names of :data:`SYSTEMS`.
+        models: model specs (see :func:`parse_model_spec`); ``"hnn"`` is the reference whose final
+            accuracy defines the time-to-reach columns, and whose parameter count is the budget
+            of the others when ``budget`` is ``None``.
+        out_dir: output folder (created).
+        budget: parameter budget of every non-HNN model (and of HNN itself when given).
+        n_steps, batch_size, eval_every: training protocol (HNN: 10,000 steps of 200).
+        n_trajectories: overrides the protocol's number of trajectories (for quick runs).
+        n_rollouts: number of test initial states rolled out.
+        horizon_factor: rollout horizon in units of the training window.
+        rollout_method: integrator of every model's rollout (:data:`INTEGRATORS`).
+        step_size: integrator step.
+        seed: seed of data, initialisation and minibatches.
+        figures: whether to draw the figures (needs matplotlib).
+        verbose: progress bars.
+
+    Returns:
+        The rows also written to ``hamiltonian.csv``.
+    """
+    for name in systems:
+        if name not in SYSTEMS:
+            raise ValueError(f"systems must be in {sorted(SYSTEMS)}, got {name!r}.")
+    if rollout_method not in INTEGRATORS:
+        raise ValueError(
+            f"rollout_method must be one of {sorted(INTEGRATORS)}, got {rollout_method!r}."
+        )
+    specs = [m if isinstance(m, ModelSpec) else parse_model_spec(m) for m in models]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[BenchRow] = []
+    curves: list[dict[str, Any]] = []
+    for sys_name in systems:
+        system = make_system(sys_name)
+        data = make_dataset(system, n_trajectories=n_trajectories, seed=seed)
+        dim = system.dim
+        sys_budget = budget
+        if sys_budget is None:
+            hnn_spec = next((s for s in specs if s.name == "hnn"), parse_model_spec("hnn"))
+            sys_budget = count_parameters(_build(hnn_spec, dim, None))
+        trained: dict[str, HamiltonianField] = {}
+        for spec in specs:
+            torch.manual_seed(seed)
+            trained[spec.label] = _build(spec, dim, budget if spec.name == "hnn" else sys_budget)
+        fits: dict[str, FitResult] = fit_fields(
+            trained,
+            data.train_states,
+            data.train_derivatives,
+            data.test_states,
+            data.test_derivatives,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            lr={spec.label: spec.lr for spec in specs},
+            eval_every=eval_every,
+            generator=torch.Generator().manual_seed(seed),
+            verbose=verbose,
+        )
+        for label, res in fits.items():
+            for s, t_s, c_s, db in zip(
+                res.steps, res.wall_time, res.cpu_time, res.test_db, strict=True
+            ):
+                curves.append(
+                    {
+                        "system": sys_name,
+                        "model": label,
+                        "step": s,
+                        "train_time_s": t_s,
+                        "train_cpu_s": c_s,
+                        "test_db": db,
+                    }
+                )
+        ref = next((fits[s.label] for s in specs if s.name == "hnn"), None)
+        target = ref.final_db if ref is not None else math.nan
+        rolls: dict[str, dict[str, Any]] = {}
+        for spec in specs:
+            res, model = fits[spec.label], trained[spec.label]
+            ro = _rollouts(
+                system,
+                model,
+                data,
+                n_rollouts,
+                horizon_factor,
+                rollout_method,
+                step_size,
+                n_out=201,
+            )
+            rolls[spec.label] = ro
+            rows.append(
+                BenchRow(
+                    system=sys_name,
+                    dim=dim,
+                    model=spec.label,
+                    n_parameters=res.n_parameters,
+                    width=_width(model),
+                    lr=spec.lr,
+                    n_steps=n_steps,
+                    test_db=res.final_db,
+                    test_mse_per_coord=res.test_mse[-1],
+                    step_time_ms=1e3 * res.step_time,
+                    step_cpu_ms=1e3 * res.step_cpu_time,
+                    train_time_s=res.wall_time[-1],
+                    train_cpu_s=res.cpu_time[-1],
+                    time_to_hnn_s=res.time_to_reach(target),
+                    cpu_to_hnn_s=res.time_to_reach(target, cpu=True),
+                    steps_to_hnn=res.steps_to_reach(target),
+                    energy_mse=ro["energy_mse"],
+                    energy_drift_max=ro["drift_max"],
+                    energy_drift_final=ro["drift_final"],
+                    traj_error_window=ro["traj_window"],
+                    traj_error_horizon=ro["traj_horizon"],
+                    rollout_method=rollout_method,
+                    horizon=ro["horizon"],
+                )
+            )
+        if figures:
+            from ._plots import plot_curves, plot_energy, plot_phase_portraits
+
+            plot_phase_portraits(system, trained, data, out / f"phase_{sys_name}.png")
+            plot_energy(system, rolls, out / f"energy_{sys_name}.png")
+            plot_curves(
+                {k: v for k, v in fits.items()},
+                out / f"curves_{sys_name}.png",
+                title=f"{sys_name}: test derivative error vs training time",
+            )
+    _write_csv(out / "hamiltonian.csv", [asdict(r) for r in rows])
+    _write_csv(out / "hamiltonian_curves.csv", curves)
+    (out / "hamiltonian.md").write_text(format_table(rows))
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        path.write_text("")
+        return
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _fmt(x: float, spec: str) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    """Markdown table of benchmark rows (dB sums the squared error over state coordinates)."""
+    head = (
+        "| system | model | params | test dB (sum) | MSE/coord | step ms (wall/CPU) | "
+        "train s (wall/CPU) | s to HNN dB (wall/CPU) | steps to HNN dB | energy MSE | "
+        "max rel. drift | traj. err (10x) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {r.system} ({r.dim}-D) | {r.model} | {r.n_parameters} | {_fmt(r.test_db, '.2f')} | "
+        f"{_fmt(r.test_mse_per_coord, '.2e')} | {_fmt(r.step_time_ms, '.2f')} / "
+        f"{_fmt(r.step_cpu_ms, '.2f')} | {_fmt(r.train_time_s, '.1f')} / "
+        f"{_fmt(r.train_cpu_s, '.1f')} | {_fmt(r.time_to_hnn_s, '.1f')} / "
+        f"{_fmt(r.cpu_to_hnn_s, '.1f')} | "
+        f"{_fmt(r.steps_to_hnn, '.0f')} | {_fmt(r.energy_mse, '.2e')} | "
+        f"{_fmt(r.energy_drift_max, '.2e')} | {_fmt(r.traj_error_horizon, '.2e')} |\n"
+        for r in rows
+    )
+    note = (
+        "\ndB = 10 log10 of the squared derivative error summed over the state's coordinates and "
+        "averaged over clean test states; MSE/coord is HNN's convention (dB = 10 log10(dim * "
+        "MSE)). Time to HNN dB: training seconds (evaluation excluded) until the test error first "
+        "reached HNN's final test error; all models trained in lockstep on the same batches, "
+        "CPU = thread CPU time. Rollouts: "
+        + (f"{rows[0].rollout_method}, horizon {rows[0].horizon:g}" if rows else "")
+        + "; energy MSE over the training window, drift |H(t)-H(0)|/|H(0)| of the true H "
+        "(max over the horizon, mean over trajectories).\n"
+    )
+    return head + body + note

@@ -1,0 +1,67 @@
+"""The ``bench hamiltonian`` command writes its table, CSVs and figures."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import pytest
+
+from ot_gradnets.core.hamiltonian._bench import parse_model_spec
+from ot_gradnets.core.hamiltonian._cli import register
+
+
+def main(argv):
+    # The subcommand as ot_gradnets.cli assembles it, without importing the other suites.
+    parser = argparse.ArgumentParser(prog="ot-gradnets")
+    sub = parser.add_subparsers(dest="command")
+    bench = sub.add_parser("bench")
+    register(sub, bench.add_subparsers(dest="suite"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_bench_quick_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "ham"
+    code = main(
+        [
+            "bench",
+            "hamiltonian",
+            "--quick",
+            "--systems",
+            "mass-spring",
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    rows = list(csv.DictReader((out / "hamiltonian.csv").open()))
+    assert [r["model"] for r in rows] == ["hnn(width=16)", "gradnet-m", "mlp"]
+    assert all(r["system"] == "mass-spring" for r in rows)
+    # equal parameter budgets: no model above the HNN's count
+    counts = [int(r["n_parameters"]) for r in rows]
+    assert max(counts) == counts[0]
+    assert float(rows[0]["steps_to_hnn"]) <= 20  # HNN reaches its own final accuracy
+    for name in (
+        "hamiltonian.md",
+        "hamiltonian_curves.csv",
+        "phase_mass-spring.png",
+        "energy_mass-spring.png",
+        "curves_mass-spring.png",
+    ):
+        assert (out / name).stat().st_size > 0
+    assert "| mass-spring (2-D) | gradnet-m |" in (out / "hamiltonian.md").read_text()
+    assert "runs in" in capsys.readouterr().out
+
+
+def test_parse_model_spec():
+    spec = parse_model_spec("gradnet-c:depth=2,lr=3e-3,activation=weighted-tanh")
+    assert spec.name == "gradnet-c" and spec.lr == 3e-3
+    assert spec.kwargs == {"depth": 2, "activation": "weighted-tanh"}
+    assert spec.label == "gradnet-c(depth=2,activation=weighted-tanh,lr=0.003)"
+    with pytest.raises(ValueError, match="key=value"):
+        parse_model_spec("gradnet-m:oops")
