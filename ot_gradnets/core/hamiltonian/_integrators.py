@@ -227,7 +227,8 @@ def integrate(
         max_steps: safety cap on the number of ``"rk45"`` steps.
 
     Returns:
-        ``(*, T, 2n)`` states, ``out[..., 0, :] == s0``.
+        ``(*, T, 2n)`` states, ``out[..., 0, :] == s0``. If a fixed-step integration blows up,
+        the outputs after that time are NaN (with a warning).
 
     Example:
         >>> t = torch.linspace(0, 1, 3, dtype=torch.float64)
@@ -268,6 +269,15 @@ def integrate(
         for _ in range(n_sub):
             s = step(g, s, h).detach()
         out.append(s)
+        if not bool(torch.isfinite(s).all()):  # blown up: the rest is undefined
+            warnings.warn(
+                f"{method}: the state became non-finite at t={b:g}; the remaining outputs are "
+                "NaN. Reduce step_size (or the model is unstable there).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            out.extend(torch.full_like(s, math.nan) for _ in range(len(tt) - len(out)))
+            break
     return torch.stack(out, dim=-2)
 
 

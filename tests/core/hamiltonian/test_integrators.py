@@ -146,3 +146,15 @@ def test_rollout_of_system_matches_truth():
     out = rollout(system, s0, t, method="implicit-midpoint", step_size=2e-3)
     # second-order method, h = 2e-3: global error ~1e-5 over t = 2.
     torch.testing.assert_close(out, system.trajectories(s0, t), rtol=0, atol=1e-4)
+
+
+def test_blow_up_fills_nan_and_warns():
+    t = torch.linspace(0, 5, 6, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        out = integrate(
+            lambda s: torch.cat([s[..., 1:] ** 3, s[..., :1] * 0], -1) * 1e3,
+            torch.tensor([[1.0, 10.0]], dtype=torch.float64),
+            t,
+            method="rk4",
+        )
+    assert out.shape == (1, 6, 2) and torch.isnan(out[0, -1]).all()
