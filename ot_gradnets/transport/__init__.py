@@ -1,0 +1,54 @@
+"""Brenier (optimal transport) maps learned with monotone gradient networks.
+
+===========================  ====================================================================
+:class:`BrenierMap`          scikit-learn-style estimator of the optimal map between two samples
+:data:`LOSSES`               its training losses: ``"dual"``, ``"w2"``, ``"sinkhorn"``,
+                             ``"monge-ampere"``
+:func:`solve_conjugate`      convex conjugates / inverses of monotone networks by Newton's method
+:func:`gaussian_map`         the linear (Gaussian, Bures) optimal map between two samples
+:func:`gaussian_pair`,       benchmark pairs of distributions with a known optimal map
+:func:`gmm_convex_pair`
+:func:`l2_uvp`,              map-error metrics (DESIGN section 3)
+:func:`cosine_similarity`
+:data:`BASELINES`            classical maps: linear (Gaussian), entropic, barycentric projection
+===========================  ====================================================================
+"""
+
+from ot_gradnets.transport._baselines import BASELINES, BarycentricMap, EntropicMap, LinearMap
+from ot_gradnets.transport._brenier import NETWORKS, BrenierMap, gaussian_map
+from ot_gradnets.transport._conjugate import ConjugateResult, solve_conjugate
+from ot_gradnets.transport._losses import LOSSES, TransportLoss
+from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp, target_variance
+from ot_gradnets.transport._pairs import (
+    PAIRS,
+    GaussianPair,
+    GMMConvexPair,
+    TransportPair,
+    gaussian_pair,
+    gmm_convex_pair,
+    make_pair,
+)
+
+__all__ = [
+    "BASELINES",
+    "LOSSES",
+    "NETWORKS",
+    "PAIRS",
+    "BarycentricMap",
+    "BrenierMap",
+    "ConjugateResult",
+    "EntropicMap",
+    "GMMConvexPair",
+    "GaussianPair",
+    "LinearMap",
+    "TransportLoss",
+    "TransportPair",
+    "cosine_similarity",
+    "gaussian_map",
+    "gaussian_pair",
+    "gmm_convex_pair",
+    "l2_uvp",
+    "make_pair",
+    "solve_conjugate",
+    "target_variance",
+]

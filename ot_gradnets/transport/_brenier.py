@@ -1,0 +1,715 @@
+r"""The :class:`BrenierMap` estimator: optimal transport maps learned from samples.
+
+By Brenier's theorem the optimal transport map between an absolutely continuous source
+:math:`P` and a target :math:`Q` for the squared cost :math:`|x-y|^2` is the gradient
+:math:`T = \nabla F` of a convex potential, and the only convex gradient pushing :math:`P` onto
+:math:`Q`. :class:`BrenierMap` fits a monotone gradient network (an mGradNet, whose potential is
+convex by construction) so that its pushforward of the source matches the target, with one of the
+losses of :data:`~ot_gradnets.transport.LOSSES`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor, nn
+
+import ot_gradnets
+from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
+from ot_gradnets.core import GradientSum, MGradNetC, MGradNetM, QuadraticGradient
+from ot_gradnets.transport._conjugate import solve_conjugate
+from ot_gradnets.transport._losses import LOSSES, SampleSource, make_loss
+
+__all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
+
+#: Networks :class:`BrenierMap` builds by name: name -> constructor ``(dim, width, depth, mu)``.
+NETWORKS: dict[str, Callable[[int, int, int, float], nn.Module]] = {
+    "mgradnet-m": lambda d, w, k, mu: MGradNetM(d, width=w, num_modules=k, strong_convexity=mu),
+    "mgradnet-c": lambda d, w, k, mu: MGradNetC(d, width=w, depth=k, strong_convexity=mu),
+}
+
+_LR_SCHEDULES = ("cosine", "constant")
+_WARMUP_STEPS = 50
+_AUTO_LR = 3e-2
+_FORMAT = "ot_gradnets.BrenierMap"
+
+
+def _sqrtm(a: Tensor) -> Tensor:
+    evals, evecs = torch.linalg.eigh(0.5 * (a + a.T))
+    return (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
+
+
+def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tensor]:
+    r"""The linear (Gaussian, Bures) optimal map between the empirical moments of ``x`` and ``y``.
+
+    With means :math:`m_x, m_y` and covariances :math:`\Sigma_x, \Sigma_y`,
+
+    .. math::
+
+        T(x) = m_y + A(x - m_x), \qquad
+        A = \Sigma_x^{-1/2}\big(\Sigma_x^{1/2}\Sigma_y\Sigma_x^{1/2}\big)^{1/2}\Sigma_x^{-1/2},
+
+    the optimal map between the two Gaussians with these moments (the same as POT's
+    ``ot.gaussian.empirical_bures_wasserstein_mapping``), computed in float64. :math:`A` is
+    symmetric positive definite, so :math:`T` is the gradient of a convex quadratic.
+
+    Args:
+        x: source samples ``(n, d)``.
+        y: target samples ``(m, d)``.
+        reg: ridge added to :math:`\Sigma_x`, relative to its mean eigenvalue.
+
+    Returns:
+        ``(A, b)`` with :math:`T(x)` = ``x @ A + b`` (``A`` symmetric), in ``x``'s dtype.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(1000, 2, dtype=torch.float64)
+        >>> A, b = gaussian_map(x, 3 * x + 1)
+        >>> torch.allclose(A, 3 * torch.eye(2, dtype=torch.float64), atol=1e-4)
+        True
+    """
+    x64, y64 = x.double(), y.double()
+    mx, my = x64.mean(0), y64.mean(0)
+    cx = torch.cov(x64.T).reshape(x.shape[1], x.shape[1])
+    cy = torch.cov(y64.T).reshape(y.shape[1], y.shape[1])
+    d = cx.shape[0]
+    cx = cx + reg * float(cx.trace()) / d * torch.eye(d, dtype=cx.dtype, device=cx.device)
+    evals, evecs = torch.linalg.eigh(cx)
+    s = (evecs * evals.sqrt()) @ evecs.T
+    s_inv = (evecs / evals.sqrt()) @ evecs.T
+    a = s_inv @ _sqrtm(s @ cy @ s) @ s_inv
+    a = 0.5 * (a + a.T)
+    b = my - mx @ a
+    return a.to(x.dtype), b.to(x.dtype)
+
+
+def _is_sampler(data: Any) -> bool:
+    return callable(data) and not isinstance(data, (Tensor, np.ndarray))
+
+
+def _output_like(out: Tensor, ref: Any) -> Any:
+    """Return ``out`` as the caller's type: a tensor on its device/dtype, else a numpy array."""
+    if isinstance(ref, Tensor):
+        return out.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else out.dtype)
+    return out.detach().cpu().numpy()
+
+
+class BrenierMap(TransformerMixin, BaseEstimator):
+    r"""Optimal transport (Brenier) map between two distributions, learned from samples.
+
+    Fits a monotone gradient network :math:`T = \nabla F` (:math:`F` convex) so that
+    :math:`T_\# P = Q`; by Brenier's theorem it is then the optimal map for the cost
+    :math:`|x - y|^2`. The default recipe is the Kantorovich semi-dual (``loss="dual"``)
+
+    .. math::
+
+        \min_F\; \mathbb{E}_{x\sim P}[F(x)] + \mathbb{E}_{y\sim Q}[F^*(y)],
+
+    with the conjugates :math:`F^*` solved by Newton's method with the network's closed-form
+    Hessian, on an mGradNet-M plus a PSD quadratic term that starts at the linear (Gaussian)
+    optimal map between the samples (:func:`gaussian_map`). Other losses: ``"w2"`` (exact
+    minibatch OT, POT), ``"sinkhorn"`` (debiased Sinkhorn divergence, GeomLoss),
+    ``"monge-ampere"`` (log-densities instead of target samples). Training uses Adam with a cosine
+    learning-rate decay over the budget (``max_iter`` steps or ``time_limit`` seconds, whichever
+    ends first).
+
+    Follows scikit-learn's estimator conventions: hyperparameters are stored by ``__init__``,
+    :meth:`fit` returns ``self``, fitted state ends in ``_``; ``get_params``, ``clone`` and
+    ``fit_transform(X, Y)`` work.
+
+    Args:
+        dim: dimension :math:`d`; ``None`` infers it from the data.
+        network: ``"mgradnet-m"`` or ``"mgradnet-c"`` (see :data:`NETWORKS`), or a monotone
+            gradient network instance (the core interface: ``forward``, ``potential``,
+            ``jacobian``), which is copied, never modified.
+        width: hidden width of a named network.
+        depth: modules (mGradNet-M) or layers (mGradNet-C) of a named network.
+        linear_term: add a PSD quadratic potential (:class:`~ot_gradnets.core.QuadraticGradient`)
+            and start the map at the linear Gaussian map between the samples.
+        loss: a name in :data:`~ot_gradnets.transport.LOSSES`.
+        loss_options: extra keyword arguments of the loss (e.g. ``{"tol": 1e-6}`` for
+            ``"dual"``, ``{"scaling": 0.8}`` for ``"sinkhorn"``).
+        batch_size: samples of each distribution per step.
+        max_iter: the most optimisation steps.
+        lr: Adam's learning rate; ``"auto"`` is :math:`0.03\min(1, \sqrt{8/d})`.
+        lr_schedule: ``"cosine"`` (decay to ``lr / 100`` over the budget) or ``"constant"``;
+            either way the first 50 steps (at most a tenth of ``max_iter``) warm up linearly.
+        time_limit: wall-clock budget of :meth:`fit` in seconds (``None``: no limit).
+        blur: GeomLoss blur (``loss="sinkhorn"``), :math:`\varepsilon = \text{blur}^2`.
+        strong_convexity: :math:`\mu \ge 0` added as :math:`\mu x` to a named network.
+        random_state: seed (int) or ``torch.Generator`` for initialisation and minibatches.
+        verbose: show a tqdm progress bar.
+        device: device to train on; ``None`` follows ``X``.
+        dtype: dtype to train in; ``None`` follows ``X`` (float64 arrays train in float64).
+        callback: called as ``callback(estimator, step, loss)`` after each step, with the
+            network in ``estimator.network_``; returning ``True`` stops training.
+
+    Attributes:
+        network_: the fitted gradient network, :math:`T = \nabla F`.
+        n_features_in_: the dimension :math:`d`.
+        history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start).
+        n_iter_: steps taken.
+        fit_time_: seconds spent in :meth:`fit`.
+        loss_fn_: the loss object (its state, e.g. Newton iteration counts for ``"dual"``).
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(500, 2, generator=g, dtype=torch.float64)
+        >>> y = x @ torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64) + 1.0
+        >>> tmap = BrenierMap(max_iter=20, random_state=0).fit(x, y)
+        >>> tmap.transform(x).shape
+        torch.Size([500, 2])
+        >>> bool(tmap.inverse_transform(tmap.transform(x[:3])).allclose(x[:3]))
+        True
+    """
+
+    def __init__(
+        self,
+        dim: int | None = None,
+        *,
+        network: str | nn.Module = "mgradnet-m",
+        width: int = 64,
+        depth: int = 4,
+        linear_term: bool = True,
+        loss: str = "dual",
+        loss_options: dict[str, Any] | None = None,
+        batch_size: int = 512,
+        max_iter: int = 2000,
+        lr: float | str = "auto",
+        lr_schedule: str = "cosine",
+        time_limit: float | None = None,
+        blur: float = 0.05,
+        strong_convexity: float = 0.0,
+        random_state: int | torch.Generator | None = None,
+        verbose: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        callback: Callable[..., Any] | None = None,
+    ) -> None:
+        self.dim = dim
+        self.network = network
+        self.width = width
+        self.depth = depth
+        self.linear_term = linear_term
+        self.loss = loss
+        self.loss_options = loss_options
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.time_limit = time_limit
+        self.blur = blur
+        self.strong_convexity = strong_convexity
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+        self.callback = callback
+
+    # ------------------------------------------------------------------------------------------
+    # validation and construction
+    # ------------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.dim is not None:
+            check_positive_int(self.dim, "dim")
+        if isinstance(self.network, str):
+            if self.network not in NETWORKS:
+                raise ValueError(
+                    f"network must be one of {sorted(NETWORKS)} or a gradient network instance, "
+                    f"got {self.network!r}."
+                )
+            check_positive_int(self.width, "width")
+            check_positive_int(self.depth, "depth")
+        elif not isinstance(self.network, nn.Module):
+            raise ValueError(
+                f"network must be a name in {sorted(NETWORKS)} or an nn.Module implementing the "
+                f"gradient network interface, got {type(self.network).__name__}."
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
+        if self.loss_options is not None and not isinstance(self.loss_options, dict):
+            raise ValueError(f"loss_options must be a dict or None, got {self.loss_options!r}.")
+        check_positive_int(self.batch_size, "batch_size")
+        if self.loss == "w2" and self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2 for loss='w2'.")
+        check_positive_int(self.max_iter, "max_iter")
+        if self.lr != "auto" and check_nonnegative_float(self.lr, "lr") == 0:
+            raise ValueError("lr must be positive or 'auto', got 0.")
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}."
+            )
+        if (
+            self.time_limit is not None
+            and check_nonnegative_float(self.time_limit, "time_limit") == 0
+        ):
+            raise ValueError("time_limit must be positive or None, got 0.")
+        if check_nonnegative_float(self.blur, "blur") == 0:
+            raise ValueError("blur must be positive, got 0.")
+        check_nonnegative_float(self.strong_convexity, "strong_convexity")
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(f"callback must be callable or None, got {self.callback!r}.")
+
+    def _generator(self) -> torch.Generator:
+        if isinstance(self.random_state, torch.Generator):
+            return self.random_state
+        gen = torch.Generator()
+        if self.random_state is None:
+            gen.seed()
+        elif isinstance(self.random_state, (int, np.integer)) and not isinstance(
+            self.random_state, bool
+        ):
+            gen.manual_seed(int(self.random_state))
+        else:
+            raise ValueError(
+                f"random_state must be an int, a torch.Generator or None, got {self.random_state!r}."
+            )
+        return gen
+
+    def _build_network(self, dim: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
+        if isinstance(self.network, nn.Module):
+            net = copy.deepcopy(self.network)
+            if getattr(net, "dim", dim) != dim:
+                raise ValueError(
+                    f"network has dim={net.dim} but the data has {dim} columns."  # type: ignore[union-attr]
+                )
+            if not getattr(net, "is_monotone", False):
+                warnings.warn(
+                    f"network {type(net).__name__} is not monotone: the fitted map need not be the "
+                    "optimal (Brenier) map, and inverse_transform may fail.",
+                    stacklevel=3,
+                )
+        else:
+            net = NETWORKS[self.network](dim, self.width, self.depth, float(self.strong_convexity))
+        if self.linear_term:
+            net = GradientSum(net, QuadraticGradient(dim))
+        return net.to(device=device, dtype=dtype)
+
+    def _init_linear(self, net: nn.Module, x: Tensor, y: Tensor) -> None:
+        """Start at the linear Gaussian map: quadratic term = Bures map, other terms ~ 0."""
+        if not self.linear_term:
+            return
+        inner, quad = net.terms[0], net.terms[1]
+        a, b = gaussian_map(x, y)
+        with torch.no_grad():
+            if hasattr(inner, "alpha") and hasattr(inner, "c"):  # shrink the nonlinear part
+                inner.alpha.fill_(math.log(math.expm1(1e-3)))
+                inner.c.zero_()
+            offset = inner(x).mean(0) if hasattr(inner, "forward") else 0.0
+        quad.set_affine(a, b - offset)
+
+    def _as_source(
+        self, data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
+    ) -> tuple[SampleSource, Tensor]:
+        """Validate ``data`` and return a :class:`SampleSource` plus a reference sample."""
+        if _is_sampler(data):
+            if dim is None:
+                probe = as_samples(data(2), f"the batch returned by {name}")
+                dim = probe.shape[1]
+            probe = as_samples(data(4096), f"the batch returned by {name}", dim=dim)
+            dtype = dtype or probe.dtype
+            device = device or probe.device
+            src = SampleSource(data, dim, dtype, torch.device(device), name)
+            return src, probe.to(dtype=dtype, device=device)
+        t = as_samples(data, name, dim=dim, min_samples=2, dtype=dtype, device=device)
+        return SampleSource(t, t.shape[1], t.dtype, t.device, name), t
+
+    # ------------------------------------------------------------------------------------------
+    # fitting
+    # ------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Any,
+        Y: Any = None,
+        *,
+        source_log_density: Callable[[Tensor], Tensor] | None = None,
+        target_log_density: Callable[[Tensor], Tensor] | None = None,
+    ) -> BrenierMap:
+        r"""Fit the map from source samples ``X`` to target samples ``Y``.
+
+        Args:
+            X: source samples ``(n, d)`` (array, tensor or nested list), or a sampler: a callable
+                ``n -> (n, d)`` drawing fresh samples (unlimited data).
+            Y: target samples ``(m, d)`` or a sampler; not used by ``loss="monge-ampere"``.
+            source_log_density: :math:`\log p`, a callable ``(n, d) -> (n,)``
+                (``loss="monge-ampere"``).
+            target_log_density: :math:`\log q`, a callable ``(n, d) -> (n,)``, differentiable
+                (``loss="monge-ampere"``).
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            ValueError: on an invalid hyperparameter, or if ``X``/``Y`` are not 2-D, are empty,
+                have fewer than 2 samples, non-finite values, or dimensions that differ from each
+                other or from ``dim``; if ``Y`` or a log-density is missing for the chosen loss.
+        """
+        self._check_params()
+        start = time.perf_counter()
+        dim = None if self.dim is None else int(self.dim)
+        device = None if self.device is None else torch.device(self.device)
+        source, x_ref = self._as_source(X, "X", dim, self.dtype, device)
+        dim, dtype, device = source.dim, source.dtype, source.device
+        options = dict(self.loss_options or {})
+        if self.loss == "monge-ampere":
+            for name, fn in (
+                ("source_log_density", source_log_density),
+                ("target_log_density", target_log_density),
+            ):
+                if fn is None or not callable(fn):
+                    raise ValueError(
+                        f"loss='monge-ampere' needs {name}, a callable (n, dim) -> (n,); got {fn!r}."
+                    )
+            options.update(
+                source_log_density=source_log_density, target_log_density=target_log_density
+            )
+            target, y_ref = None, None
+            if Y is not None:
+                target, y_ref = self._as_source(Y, "Y", dim, dtype, device)
+        else:
+            if Y is None:
+                raise ValueError(
+                    f"Y (target samples or a sampler) is required for loss={self.loss!r}; only "
+                    "loss='monge-ampere' works from log-densities."
+                )
+            target, y_ref = self._as_source(Y, "Y", dim, dtype, device)
+            if self.loss == "sinkhorn":
+                options.setdefault("blur", float(self.blur))
+        loss_fn = make_loss(self.loss, **options)
+        gen = self._generator()
+
+        with torch.random.fork_rng(devices=[]):  # network initialisation from random_state
+            torch.manual_seed(int(torch.randint(2**62, (), generator=gen)))
+            net = self._build_network(dim, dtype, device)
+        if y_ref is not None:
+            self._init_linear(net, x_ref, y_ref)
+        self.network_ = net
+        self.n_features_in_ = dim
+        self.loss_fn_ = loss_fn
+        loss_fn.start(net, source, target, gen)
+        self._fit_loop(net, loss_fn, gen, start)
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _fit_loop(self, net: nn.Module, loss_fn: Any, gen: torch.Generator, start: float) -> None:
+        params = [p for p in net.parameters() if p.requires_grad]
+        lr = self._lr(self.n_features_in_)
+        opt = torch.optim.Adam(params, lr=lr)
+        warmup = max(1, min(_WARMUP_STEPS, self.max_iter // 10))
+        history: dict[str, list[float]] = {"loss": [], "time": []}
+        self.history_ = history
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.max_iter, desc=f"BrenierMap[{self.loss}]", leave=False)
+        t_fit = time.perf_counter()
+        n_iter = 0
+        good = [p.detach().clone() for p in params]  # the last weights with a finite loss
+        try:
+            for step in range(self.max_iter):
+                elapsed = time.perf_counter() - t_fit
+                if self.time_limit is not None and elapsed >= self.time_limit:
+                    break
+                progress = step / self.max_iter
+                if self.time_limit is not None:
+                    progress = max(progress, elapsed / self.time_limit)
+                scale = min(1.0, (step + 1) / warmup)  # Adam's first steps are sign-like
+                if self.lr_schedule == "cosine":
+                    scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+                for group in opt.param_groups:
+                    group["lr"] = lr * scale
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn.step(net, self.batch_size, gen)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    self._restore(params, good)
+                    warnings.warn(
+                        f"BrenierMap stopped at step {step}: the loss is not finite ({value}); "
+                        "kept the last weights with a finite loss. Lower lr, or standardise the "
+                        "data.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    break
+                loss.backward()
+                if not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params):
+                    warnings.warn(
+                        f"BrenierMap stopped at step {step}: non-finite gradient; kept the last "
+                        "good weights. Lower lr.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    break
+                good = [p.detach().clone() for p in params]
+                opt.step()
+                n_iter = step + 1
+                history["loss"].append(value)
+                history["time"].append(time.perf_counter() - start)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value:.4g}")
+                if self.callback is not None and self.callback(self, step, value):
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        self.n_iter_ = n_iter
+
+    def _lr(self, dim: int) -> float:
+        """Adam moves every weight by about ``lr`` per step, so a matrix changes by about
+        ``lr * sqrt(dim)`` in norm: ``"auto"`` keeps that constant, ``3e-2`` at ``dim = 8``."""
+        if self.lr == "auto":
+            return _AUTO_LR * min(1.0, math.sqrt(8.0 / dim))
+        return float(self.lr)
+
+    @staticmethod
+    def _restore(params: list[nn.Parameter], good: list[Tensor]) -> None:
+        with torch.no_grad():
+            for p, g in zip(params, good, strict=True):
+                p.copy_(g)
+
+    # ------------------------------------------------------------------------------------------
+    # the fitted map
+    # ------------------------------------------------------------------------------------------
+    def _input(self, X: Any, name: str = "X") -> Tensor:
+        check_is_fitted(self, "network_")
+        ref = next(self.network_.parameters())
+        return as_samples(X, name, dim=self.n_features_in_, dtype=ref.dtype, device=ref.device)
+
+    def transform(self, X: Any) -> Any:
+        r"""Push points forward: :math:`T(x) = \nabla F(x)`.
+
+        Args:
+            X: points ``(n, d)``, array or tensor.
+
+        Returns:
+            ``(n, d)``, a tensor (same device and dtype as ``X``) for tensor input, else a numpy
+            array.
+        """
+        x = self._input(X)
+        with torch.no_grad():
+            return _output_like(self.network_(x), X)
+
+    def inverse_transform(
+        self, Y: Any, *, tol: float | None = None, max_iter: int = 100, damping: float = 0.0
+    ) -> Any:
+        r"""Pull points back: :math:`T^{-1}(y) = \nabla F^*(y) = \operatorname{argmin}_x F(x) -
+        \langle x, y\rangle`.
+
+        Solved per point by Newton's method with the exact Hessian
+        (:func:`~ot_gradnets.transport.solve_conjugate`), started at the inverse of the linear
+        part. The inverse exists and is unique when the map is strongly monotone: the default
+        network has a positive definite quadratic term; otherwise set ``strong_convexity > 0`` or
+        pass ``damping > 0``.
+
+        Args:
+            Y: points ``(n, d)`` in the target space.
+            tol: residual :math:`|T(x) - y|` to reach (default: ~100 machine epsilons, relative
+                to the scale of ``Y``).
+            max_iter: the most Newton iterations.
+            damping: Levenberg-Marquardt damping added to the Hessian.
+
+        Returns:
+            ``(n, d)`` like ``Y``'s type. A ``RuntimeWarning`` is raised when some points do not
+            reach ``tol``.
+        """
+        y = self._input(Y, "Y")
+        res = self._solve(y, tol, max_iter, damping)
+        return _output_like(res.x, Y)
+
+    def _solve(self, y: Tensor, tol: float | None, max_iter: int, damping: float) -> Any:
+        if tol is None:
+            scale = float(y.abs().max()) if y.numel() else 1.0
+            tol = 100 * torch.finfo(y.dtype).eps * max(scale, 1.0)
+        x0 = y
+        if self.linear_term:
+            a = self.network_.terms[1].matrix().detach()
+            b = self.network_.terms[1].b.detach()
+            chol, info = torch.linalg.cholesky_ex(a)
+            if int(info) == 0:
+                x0 = torch.cholesky_solve((y - b).T, chol).T
+        res = solve_conjugate(self.network_, y, x0, tol=tol, max_iter=max_iter, damping=damping)
+        if not res.converged:
+            worst = float(res.residual.max())
+            warnings.warn(
+                f"inverse_transform: Newton did not reach tol={tol:.3g} for every point (largest "
+                f"residual {worst:.3g}); raise max_iter, or add damping / strong_convexity.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return res
+
+    def potential(self, X: Any) -> Any:
+        """The convex potential :math:`F(x)` with :math:`T = \\nabla F`, shape ``(n,)``."""
+        x = self._input(X)
+        with torch.no_grad():
+            return _output_like(self.network_.potential(x), X)
+
+    def conjugate_potential(self, Y: Any, *, max_iter: int = 100) -> Any:
+        r"""The convex conjugate :math:`F^*(y) = \langle x^*, y\rangle - F(x^*)`,
+        :math:`x^* = T^{-1}(y)`, shape ``(n,)``."""
+        y = self._input(Y, "Y")
+        res = self._solve(y, None, max_iter, 0.0)
+        with torch.no_grad():
+            out = (res.x * y).sum(-1) - self.network_.potential(res.x)
+        return _output_like(out, Y)
+
+    def interpolate(self, X: Any, t: float) -> Any:
+        r"""McCann's displacement interpolation :math:`x_t = (1 - t)\,x + t\,T(x)`.
+
+        The points :math:`x_t` for :math:`x\sim P` follow the :math:`W_2` geodesic from
+        :math:`P` (:math:`t=0`) to :math:`Q` (:math:`t=1`).
+
+        Args:
+            X: source points ``(n, d)``.
+            t: time in :math:`[0, 1]`.
+        """
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            raise ValueError(f"t must be a number in [0, 1], got {t!r}.") from None
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"t must be in [0, 1], got {t}.")
+        x = self._input(X)
+        with torch.no_grad():
+            return _output_like((1 - t) * x + t * self.network_(x), X)
+
+    def w2(self, X: Any) -> float:
+        r"""Monte Carlo estimate of the squared Wasserstein distance between source and target.
+
+        .. math::
+
+            W_2^2(P, Q) = \mathbb{E}_{x\sim P}\,|x - T(x)|^2
+
+        with the cost :math:`|x - y|^2` (POT's ``ot.dist`` convention, *not* GeomLoss's
+        :math:`|x-y|^2/2`), so it compares with ``ot.gaussian.bures_wasserstein_distance(...)**2``.
+
+        Args:
+            X: source samples ``(n, d)``.
+
+        Returns:
+            The mean of :math:`|x - T(x)|^2` over ``X``.
+        """
+        x = self._input(X)
+        with torch.no_grad():
+            return float(((self.network_(x) - x) ** 2).sum(-1).mean())
+
+    def log_density(self, Y: Any, source_log_density: Callable[[Tensor], Tensor]) -> Any:
+        r"""Log-density of the pushforward :math:`T_\# P` at ``Y``, by change of variables.
+
+        .. math::
+
+            \log q(y) = \log p(x) - \log\det J_T(x), \qquad x = T^{-1}(y).
+
+        Args:
+            Y: points ``(n, d)`` in the target space.
+            source_log_density: :math:`\log p`, a callable taking a tensor ``(n, d)`` and
+                returning ``(n,)``.
+
+        Returns:
+            ``(n,)`` like ``Y``'s type.
+        """
+        if not callable(source_log_density):
+            raise ValueError(
+                f"source_log_density must be a callable (n, dim) -> (n,), got {source_log_density!r}."
+            )
+        y = self._input(Y, "Y")
+        x = self._solve(y, None, 100, 0.0).x
+        with torch.no_grad():
+            out = source_log_density(x).reshape(-1) - self.network_.logdet_jacobian(x)
+        return _output_like(out, Y)
+
+    # ------------------------------------------------------------------------------------------
+    # persistence
+    # ------------------------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        params = self.get_params()
+        params["callback"] = None
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None
+        if isinstance(params["network"], nn.Module):
+            params["network"] = None  # the caller passes the architecture again to load()
+        if params["device"] is not None:
+            params["device"] = str(params["device"])
+        if params["dtype"] is not None:
+            params["dtype"] = str(params["dtype"]).removeprefix("torch.")
+        opts = params["loss_options"]
+        if opts is not None:
+            params["loss_options"] = {
+                k: v for k, v in opts.items() if isinstance(v, (int, float, str, bool, type(None)))
+            }
+        return params
+
+    def save(self, path: str | Path) -> None:
+        """Save the fitted map: weights, configuration and library version, as plain data.
+
+        Written with ``torch.save`` of a dict of tensors, numbers and strings (no pickled code),
+        so :meth:`load` reads it with ``weights_only=True``. A network passed as an instance is
+        not recorded: pass the same architecture to :meth:`load`.
+        """
+        check_is_fitted(self, "network_")
+        ref = next(self.network_.parameters())
+        state = {
+            "format": _FORMAT,
+            "version": ot_gradnets.__version__,
+            "config": self._config(),
+            "n_features_in": int(self.n_features_in_),
+            "dtype": str(ref.dtype).removeprefix("torch."),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+            "history": {k: list(map(float, v)) for k, v in self.history_.items()},
+        }
+        torch.save(state, Path(path))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        network: nn.Module | None = None,
+        device: str | torch.device | None = None,
+    ) -> BrenierMap:
+        """Load a map written by :meth:`save` (``torch.load(..., weights_only=True)``).
+
+        Args:
+            path: the file.
+            network: the architecture, for a map fitted with a network instance.
+            device: where to put the network (default CPU).
+
+        Raises:
+            ValueError: if the file is not a saved BrenierMap, or ``network`` is needed.
+        """
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not a file written by BrenierMap.save.")
+        config = dict(state["config"])
+        if config.get("dtype") is not None:
+            config["dtype"] = getattr(torch, config["dtype"])
+        if config["network"] is None:
+            if network is None:
+                raise ValueError(
+                    f"{path} was fitted with a custom network instance: pass network=<the same "
+                    "architecture> to BrenierMap.load."
+                )
+            config["network"] = network
+        est = cls(**config)
+        dim = int(state["n_features_in"])
+        dtype = getattr(torch, state["dtype"])
+        net = est._build_network(dim, dtype, torch.device(device or "cpu"))
+        net.load_state_dict(state["state_dict"])
+        est.network_ = net
+        est.n_features_in_ = dim
+        est.history_ = {k: list(v) for k, v in state["history"].items()}
+        est.n_iter_ = len(est.history_.get("loss", []))
+        return est

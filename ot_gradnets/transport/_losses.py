@@ -1,0 +1,341 @@
+r"""Training losses for Brenier maps, behind the registry :data:`LOSSES`.
+
+Every loss fits a monotone gradient network :math:`T = \nabla F` so that it transports a source
+:math:`P` onto a target :math:`Q`; by Brenier's theorem the convex gradient doing so is the optimal
+map for the squared cost. Each loss is a small object with the same two methods:
+``start(net, source, target, generator)`` once before training, then ``step(net, batch_size,
+generator)`` returning the scalar to minimise (each loss draws its own minibatches, which lets the
+semi-dual keep warm starts per target sample).
+
+============== ================================================================================
+name           objective
+============== ================================================================================
+``"dual"``     Kantorovich semi-dual :math:`\mathbb{E}_P[F(x)] + \mathbb{E}_Q[F^*(y)]`, conjugates
+               by Newton with the exact Hessian, gradient by the envelope theorem
+``"w2"``       exact minibatch OT, :math:`W_2^2(T_\#\hat P_B, \hat Q_B)` by POT ``ot.emd2`` on the
+               cost :math:`|T(x)-y|^2`, differentiable through the cost matrix
+``"sinkhorn"`` debiased Sinkhorn divergence of GeomLoss, ``SamplesLoss("sinkhorn", p=2)``
+               (cost :math:`|x-y|^2/2`, :math:`\varepsilon = \text{blur}^2`)
+``"monge-ampere"`` squared residual of :math:`\log\det J_T(x) = \log p(x) - \log q(T(x))` on
+               source samples, for log-densities instead of target samples
+============== ================================================================================
+
+References:
+    B. Amos, "On amortizing convex conjugates for optimal transport", ICLR 2023, arXiv:2210.12153.
+    K. Fatras et al., "Learning with minibatch Wasserstein", AISTATS 2020, arXiv:1910.04091.
+    J. Feydy et al., "Interpolating between optimal transport and MMD using Sinkhorn
+    divergences", AISTATS 2019, arXiv:1810.08278.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ot_gradnets.transport._conjugate import solve_conjugate
+
+__all__ = ["LOSSES", "TransportLoss", "SampleSource", "make_loss"]
+
+
+class SampleSource:
+    """Uniform access to samples given as a tensor or as a sampler ``n -> (n, dim)``.
+
+    Args:
+        data: a ``(n, dim)`` tensor, or a callable returning a ``(n, dim)`` tensor.
+        dim: the dimension; batches from a sampler are checked against it.
+        dtype, device: what sampler batches are converted to.
+        name: the argument's name, for error messages.
+    """
+
+    def __init__(
+        self,
+        data: Tensor | Callable[[int], Any],
+        dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        name: str,
+    ) -> None:
+        self.data = data
+        self.dim = dim
+        self.dtype = dtype
+        self.device = device
+        self.name = name
+
+    @property
+    def size(self) -> int | None:
+        """The number of stored samples, or ``None`` for a sampler."""
+        return self.data.shape[0] if isinstance(self.data, Tensor) else None
+
+    def draw(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Return ``(batch, index)``: ``n`` samples and their rows (``None`` from a sampler)."""
+        if isinstance(self.data, Tensor):
+            idx = torch.randint(self.data.shape[0], (n,), generator=generator)
+            idx = idx.to(self.data.device)
+            return self.data[idx], idx
+        return self.sample(n), None
+
+    def sample(self, n: int) -> Tensor:
+        """Call the sampler and check what it returns (shape, finiteness)."""
+        from ot_gradnets._validation import as_samples
+
+        out = self.data(n)  # type: ignore[operator]
+        batch = as_samples(out, f"the batch returned by {self.name}", dim=self.dim)
+        if batch.shape[0] != n:
+            raise ValueError(
+                f"{self.name}({n}) returned {batch.shape[0]} samples; a sampler must return "
+                "exactly n samples of shape (n, dim)."
+            )
+        return batch.to(dtype=self.dtype, device=self.device)
+
+
+class TransportLoss(abc.ABC):
+    """A training objective for :class:`~ot_gradnets.transport.BrenierMap`.
+
+    ``needs_target_samples`` is false for losses that use log-densities instead.
+    """
+
+    needs_target_samples: bool = True
+
+    def start(
+        self,
+        net: nn.Module,
+        source: SampleSource,
+        target: SampleSource | None,
+        generator: torch.Generator | None,
+    ) -> None:
+        """Keep the data; called once before the first step."""
+        self.source = source
+        self.target = target
+
+    @abc.abstractmethod
+    def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
+        """Draw minibatches and return the scalar loss to minimise (with a graph)."""
+
+
+class W2Loss(TransportLoss):
+    r"""Exact minibatch OT: :math:`\min_\pi \sum_{ij}\pi_{ij}|T(x_i)-y_j|^2` by POT ``ot.emd2``.
+
+    The cost is POT's ``ot.dist`` (:math:`|x-y|^2`, no half). The value is differentiable in the
+    cost matrix through POT's torch backend (the gradient is the optimal plan), hence in the
+    network's parameters.
+    """
+
+    def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
+        import ot
+
+        x, _ = self.source.draw(batch_size, generator)
+        y, _ = self.target.draw(batch_size, generator)  # type: ignore[union-attr]
+        tx = net(x)
+        cost = ot.dist(tx, y)
+        w = torch.full((batch_size,), 1.0 / batch_size, dtype=x.dtype, device=x.device)
+        return ot.emd2(w, w, cost)
+
+
+def _keops_available() -> bool:
+    return importlib.util.find_spec("pykeops") is not None
+
+
+class SinkhornLoss(TransportLoss):
+    r"""Debiased Sinkhorn divergence of GeomLoss between :math:`T_\#\hat P_B` and :math:`\hat Q_B`.
+
+    GeomLoss ``SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=True)``: its cost
+    is :math:`|x-y|^2/2` and its entropic regularisation :math:`\varepsilon = \text{blur}^2`;
+    ``scaling`` sets GeomLoss's :math:`\varepsilon`-annealing schedule (from the data's diameter
+    down to ``blur``). The KeOps ``"online"`` backend is used when pykeops is installed and the
+    batch is large (more than 5,000 x 5,000 pairs), the dense ``"tensorized"`` one otherwise.
+    """
+
+    def __init__(self, blur: float = 0.05, scaling: float = 0.9) -> None:
+        self.blur = blur
+        self.scaling = scaling
+        self._losses: dict[str, Any] = {}
+
+    def _loss(self, backend: str) -> Any:
+        if backend not in self._losses:
+            from geomloss import SamplesLoss
+
+            self._losses[backend] = SamplesLoss(
+                "sinkhorn", p=2, blur=self.blur, scaling=self.scaling, debias=True, backend=backend
+            )
+        return self._losses[backend]
+
+    def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
+        x, _ = self.source.draw(batch_size, generator)
+        y, _ = self.target.draw(batch_size, generator)  # type: ignore[union-attr]
+        online = _keops_available() and batch_size * batch_size > 5000**2
+        return self._loss("online" if online else "tensorized")(net(x), y)
+
+
+class MongeAmpereLoss(TransportLoss):
+    r"""Squared Monge-Ampere residual on source samples, from log-densities.
+
+    A map :math:`T` pushes :math:`p` onto :math:`q` iff, on the support of :math:`p`,
+
+    .. math::
+
+        r(x) = \log\det J_T(x) - \log p(x) + \log q(T(x)) = 0,
+
+    so the loss is :math:`\mathbb{E}_{x\sim P}[r(x)^2]`, with the closed-form log-determinant of
+    the monotone network (``net.logdet_jacobian``). The densities may be unnormalised only if
+    both miss the same constant; a free constant is not fitted.
+
+    Args:
+        source_log_density: :math:`\log p`, a callable ``(n, dim) -> (n,)``.
+        target_log_density: :math:`\log q`, a callable ``(n, dim) -> (n,)``, differentiable in its
+            input (torch operations).
+    """
+
+    needs_target_samples = False
+
+    def __init__(
+        self,
+        source_log_density: Callable[[Tensor], Tensor],
+        target_log_density: Callable[[Tensor], Tensor],
+    ) -> None:
+        self.source_log_density = source_log_density
+        self.target_log_density = target_log_density
+
+    def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
+        x, _ = self.source.draw(batch_size, generator)
+        r = (
+            net.logdet_jacobian(x)
+            - self.source_log_density(x).reshape(-1)
+            + self.target_log_density(net(x)).reshape(-1)
+        )
+        return (r * r).mean()
+
+
+class DualLoss(TransportLoss):
+    r"""Kantorovich semi-dual with exact conjugates (Newton) and envelope-theorem gradients.
+
+    .. math::
+
+        \min_F\; \mathbb{E}_{x\sim P}[F(x)] + \mathbb{E}_{y\sim Q}[F^*(y)], \qquad
+        F^*(y) = \langle x^*(y), y\rangle - F(x^*(y)), \quad x^*(y) = (\nabla F)^{-1}(y).
+
+    Its minimiser over convex :math:`F` is the Brenier potential. By the envelope theorem
+    :math:`\partial_\theta F^*(y) = -\partial_\theta F(x^*(y))`, so the step differentiates
+    :math:`\operatorname{mean} F(x) - \operatorname{mean} F(\operatorname{sg}[x^*])` (``sg`` =
+    stop-gradient) and adds the constant :math:`\langle x^*, y\rangle` so that the value is the
+    semi-dual objective. Each :math:`x^*(y)` is found by :func:`solve_conjugate` (Newton with the
+    network's closed-form Hessian), warm-started from the last solution kept *per target sample*
+    in a pool: the whole target array, or for a sampler a pool of ``pool_size`` samples of which
+    ``refresh`` are replaced by fresh ones at each step. New pool entries start at the linear
+    (Gaussian, Bures) map from the target back to the source.
+
+    Args:
+        tol: Newton stops at :math:`|\nabla F(x) - y| \le` ``tol`` times the target's RMS scale.
+        max_iter: the most Newton iterations per step.
+        method: ``"dense"`` (batched Cholesky of the Hessian) or ``"cg"`` (Hessian-vector
+            products); ``"auto"`` picks ``"cg"`` above ``dim = 48``.
+        pool_size: pool size for a target sampler.
+        refresh: pool entries replaced per step for a target sampler (``None``: batch / 8).
+    """
+
+    def __init__(
+        self,
+        tol: float = 1e-5,
+        max_iter: int = 20,
+        method: str = "auto",
+        pool_size: int = 16384,
+        refresh: int | None = None,
+        cg_iter: int = 20,
+    ) -> None:
+        self.tol = tol
+        self.max_iter = max_iter
+        self.method = method
+        self.pool_size = pool_size
+        self.refresh = refresh
+        self.cg_iter = cg_iter
+        self.newton_iters: list[int] = []
+
+    def start(
+        self,
+        net: nn.Module,
+        source: SampleSource,
+        target: SampleSource | None,
+        generator: torch.Generator | None,
+    ) -> None:
+        super().start(net, source, target, generator)
+        assert target is not None
+        if target.size is None:
+            pool = target.sample(self.pool_size)
+        else:
+            pool = target.data  # type: ignore[assignment]
+        self.pool: Tensor = pool
+        ref_x = source.data if source.size is not None else source.sample(max(4096, 4 * source.dim))
+        self._inverse_affine = _linear_map(pool, ref_x)  # Q -> P, Bures
+        self.warm = self._cold_start(pool)
+        scale = float(pool.var(0).sum().sqrt()) / max(pool.shape[1], 1) ** 0.5
+        self._abs_tol = self.tol * max(scale, 1e-12)
+        dim = pool.shape[1]
+        self._method = ("cg" if dim > 48 else "dense") if self.method == "auto" else self.method
+
+    def _cold_start(self, y: Tensor) -> Tensor:
+        a, b = self._inverse_affine
+        return y @ a + b
+
+    def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
+        if self.target.size is None:  # type: ignore[union-attr]
+            n_new = self.refresh if self.refresh is not None else max(1, batch_size // 8)
+            slots = torch.randint(self.pool.shape[0], (n_new,), generator=generator)
+            fresh = self.target.sample(n_new)  # type: ignore[union-attr]
+            slots = slots.to(self.pool.device)
+            self.pool[slots] = fresh
+            self.warm[slots] = self._cold_start(fresh)
+        x, _ = self.source.draw(batch_size, generator)
+        idx = torch.randint(self.pool.shape[0], (batch_size,), generator=generator)
+        idx = idx.to(self.pool.device)
+        y = self.pool[idx]
+        res = solve_conjugate(
+            net,
+            y,
+            self.warm[idx],
+            tol=self._abs_tol,
+            max_iter=self.max_iter,
+            method=self._method,
+            cg_iter=self.cg_iter,
+        )
+        self.newton_iters.append(res.n_iter)
+        xs = res.x
+        self.warm[idx] = xs
+        inner = (xs * y).sum(-1).mean()
+        return net.potential(x).mean() - net.potential(xs).mean() + inner
+
+
+def _linear_map(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """The empirical Bures (Gaussian OT) map from ``x`` to ``y`` as ``(A, b)``: ``x @ A + b``."""
+    from ot_gradnets.transport._brenier import gaussian_map
+
+    return gaussian_map(x, y)
+
+
+#: Registry of training losses: name -> class.
+LOSSES: dict[str, type[TransportLoss]] = {
+    "dual": DualLoss,
+    "w2": W2Loss,
+    "sinkhorn": SinkhornLoss,
+    "monge-ampere": MongeAmpereLoss,
+}
+
+
+def make_loss(name: str, **options: Any) -> TransportLoss:
+    """Instantiate the loss ``name`` of :data:`LOSSES` with ``options``.
+
+    Raises:
+        ValueError: if ``name`` is unknown (the message lists the valid names) or an option is not
+            accepted by that loss.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}.")
+    try:
+        return LOSSES[name](**options)
+    except TypeError as err:
+        raise ValueError(f"invalid loss_options for loss={name!r}: {err}") from None

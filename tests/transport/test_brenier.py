@@ -1,0 +1,324 @@
+"""The BrenierMap estimator (ot_gradnets.transport._brenier)."""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+import pytest
+import torch
+from sklearn.base import clone
+
+from ot_gradnets.core import MGradNetM
+from ot_gradnets.transport import BrenierMap, gaussian_map, gaussian_pair
+
+F64 = torch.float64
+
+
+def _gmm(n, dim=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.0]], dtype=F64)[:, :dim]
+    c = torch.randint(3, (n,), generator=g)
+    return means[c] + 0.6 * torch.randn(n, dim, dtype=F64, generator=g)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A map between a Gaussian mixture and a banana-shaped cloud, float64, fitted briefly."""
+    g = torch.Generator().manual_seed(1)
+    x = _gmm(2000)
+    z = torch.randn(2000, 2, dtype=F64, generator=g)
+    y = torch.stack([1.5 * z[:, 0], 0.5 * z[:, 1] + 0.4 * z[:, 0] ** 2], 1)
+    tmap = BrenierMap(max_iter=60, batch_size=256, random_state=0).fit(x, y)
+    return tmap, x, y
+
+
+def test_fit_returns_self_and_fitted_state(fitted):
+    tmap, x, _ = fitted
+    assert tmap.n_features_in_ == 2 and tmap.n_iter_ == 60
+    assert len(tmap.history_["loss"]) == 60 == len(tmap.history_["time"])
+    assert all(np.isfinite(tmap.history_["loss"]))
+    out = tmap.transform(x[:5])
+    assert isinstance(out, torch.Tensor) and out.dtype == F64 and out.shape == (5, 2)
+    assert isinstance(tmap.transform(x[:5].numpy()), np.ndarray)
+
+
+def test_inverse_transform_round_trip(fitted):
+    tmap, x, _ = fitted
+    back = tmap.inverse_transform(tmap.transform(x[:200]))
+    # Newton to ~100 eps on a strongly monotone map: far below the 1e-5 relative requirement
+    torch.testing.assert_close(back, x[:200], rtol=1e-5, atol=1e-5 * float(x.abs().max()))
+
+
+def test_jacobian_symmetric_psd(fitted):
+    tmap, x, _ = fitted
+    jac = tmap.network_.jacobian(x[:100]).detach()
+    torch.testing.assert_close(jac, jac.transpose(-1, -2), rtol=0, atol=1e-12)
+    assert float(torch.linalg.eigvalsh(jac).min()) > 0  # PD: the quadratic term has eps > 0
+
+
+def test_potential_conjugate_and_interpolation(fitted):
+    tmap, x, _ = fitted
+    xs = x[:50].clone().requires_grad_(True)
+    f = tmap.network_.potential(xs).sum()
+    (grad,) = torch.autograd.grad(f, xs)
+    torch.testing.assert_close(grad, tmap.transform(x[:50]), rtol=1e-9, atol=1e-9)
+    y = tmap.transform(x[:50])
+    # Fenchel-Young with equality at y = T(x): F(x) + F*(y) = <x, y>
+    torch.testing.assert_close(
+        tmap.potential(x[:50]) + tmap.conjugate_potential(y),
+        (x[:50] * y).sum(-1),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    torch.testing.assert_close(tmap.interpolate(x[:50], 0.0), x[:50])
+    torch.testing.assert_close(tmap.interpolate(x[:50], 1.0), y)
+    torch.testing.assert_close(tmap.interpolate(x[:50], 0.5), 0.5 * (x[:50] + y))
+
+
+def test_log_density_change_of_variables():
+    # the affine start is exact for Gaussians: T#N(0, I) = N(b, A^2) in closed form
+    x = torch.randn(4000, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    a = torch.tensor([[2.0, 0.3], [0.3, 0.5]], dtype=F64)
+    tmap = BrenierMap(max_iter=1, lr=1e-12, random_state=0).fit(x, x @ a + 1.0)
+    a_hat, b_hat = tmap.network_.terms[1].matrix().detach(), tmap.network_.terms[1].b.detach()
+    y = torch.randn(10, 2, dtype=F64)
+    cov = a_hat @ a_hat
+    with torch.no_grad():
+        mean = tmap.network_(torch.zeros(1, 2, dtype=F64))[0]
+    expected = torch.distributions.MultivariateNormal(mean, cov).log_prob(y)
+    got = tmap.log_density(
+        y,
+        lambda z: torch.distributions.MultivariateNormal(
+            torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64)
+        ).log_prob(z),
+    )
+    # the nonlinear term starts at ~1e-3 of the linear one, so its curvature perturbs this a little
+    torch.testing.assert_close(got, expected, rtol=5e-3, atol=5e-3)
+    assert b_hat.shape == (2,)
+
+
+def test_gaussian_to_gaussian_l2_uvp_d4():
+    pair = gaussian_pair(4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    g = torch.Generator().manual_seed(1)
+    x, y = pair.sample_source(10000, generator=g), pair.sample_target(10000, generator=g)
+    tmap = BrenierMap(max_iter=100, random_state=0).fit(x, y)
+    xt = pair.sample_source(5000, generator=g)
+    err = ((tmap.transform(xt) - pair.transport(xt)) ** 2).sum(-1).mean()
+    uvp = 100 * float(err) / pair.target_variance()
+    assert uvp < 0.5
+
+
+def test_w2_matches_bures_wasserstein():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10000, 3, dtype=F64, generator=g)
+    a = torch.tensor([[1.5, 0.2, 0.0], [0.2, 0.8, 0.1], [0.0, 0.1, 1.2]], dtype=F64)
+    y = x @ a + torch.tensor([1.0, 0.0, -1.0], dtype=F64)
+    tmap = BrenierMap(max_iter=100, random_state=0).fit(x, y)
+    ms, mt = x.mean(0).numpy(), y.mean(0).numpy()
+    cs, ct = np.cov(x.numpy().T), np.cov(y.numpy().T)
+    # POT returns W2 (not squared) for the cost |x-y|^2; BrenierMap.w2 is W2^2, same cost. A
+    # factor-2 convention slip would be off by 50-100%; 3% covers minibatch-SGD noise of the fit.
+    expected = float(ot.gaussian.bures_wasserstein_distance(ms, mt, cs, ct)) ** 2
+    assert tmap.w2(x) == pytest.approx(expected, rel=3e-2)
+
+
+def test_gaussian_map_matches_pot():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 3, dtype=F64, generator=g)
+    y = torch.randn(500, 3, dtype=F64, generator=g) @ torch.diag(
+        torch.tensor([1.0, 2.0, 0.5], dtype=F64)
+    )
+    a, b = gaussian_map(x, y, reg=0.0)
+    a_pot, b_pot = ot.gaussian.empirical_bures_wasserstein_mapping(x.numpy(), y.numpy())
+    # POT adds reg=1e-6 to both covariances, we add 1e-6 * mean eigenvalue to the source's only
+    np.testing.assert_allclose(a.numpy(), a_pot, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.numpy(), b_pot.reshape(-1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["w2", "sinkhorn"])
+def test_sample_losses_improve_on_a_shift(loss):
+    # linear_term=False: the net must learn the shift itself; the losses must drive it there
+    x = torch.randn(512, 2, generator=torch.Generator().manual_seed(0))
+    y = x + torch.tensor([3.0, 0.0])
+    options = {"scaling": 0.5} if loss == "sinkhorn" else None  # few annealing steps: fast
+    tmap = BrenierMap(
+        loss=loss,
+        linear_term=False,
+        max_iter=60,
+        lr=1e-1,
+        batch_size=64,
+        blur=0.1,
+        loss_options=options,
+        random_state=0,
+    ).fit(x, y)
+    assert tmap.history_["loss"][-1] < 0.2 * tmap.history_["loss"][0]
+
+
+def test_samplers_and_monge_ampere():
+    g = torch.Generator().manual_seed(0)
+    tmap = BrenierMap(loss="monge-ampere", max_iter=30, random_state=0)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    tmap.fit(
+        lambda n: torch.randn(n, 2, generator=g),
+        source_log_density=lambda x: normal.log_prob(x).sum(-1),
+        target_log_density=lambda y: normal.log_prob(y / 2).sum(-1) - 2 * np.log(2.0),
+    )
+    assert tmap.n_iter_ == 30 and tmap.history_["loss"][-1] < tmap.history_["loss"][0]
+    dual = BrenierMap(max_iter=5, batch_size=64, random_state=0, loss_options={"pool_size": 256})
+    dual.fit(lambda n: torch.randn(n, 2, generator=g), lambda n: 2 * torch.randn(n, 2, generator=g))
+    assert dual.n_iter_ == 5
+
+
+def test_reproducible_with_random_state():
+    x, y = _gmm(300), 2 * _gmm(300, seed=1)
+    a = BrenierMap(max_iter=5, random_state=3).fit(x, y).transform(x[:4])
+    b = BrenierMap(max_iter=5, random_state=3).fit(x, y).transform(x[:4])
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_sklearn_clone_get_params_fit_transform():
+    est = BrenierMap(3, width=8, depth=2, max_iter=3, random_state=0)
+    params = est.get_params()
+    assert params["width"] == 8 and params["loss"] == "dual"
+    twin = clone(est)
+    assert twin.get_params() == params and not hasattr(twin, "network_")
+    x, y = np.random.default_rng(0).normal(size=(2, 100, 3))
+    out = twin.fit_transform(x, 2 * y)
+    assert isinstance(out, np.ndarray) and out.shape == (100, 3)
+
+
+def test_save_load_round_trip(tmp_path, fitted):
+    tmap, x, _ = fitted
+    path = tmp_path / "map.pt"
+    tmap.save(path)
+    raw = torch.load(path, weights_only=True)  # plain data only
+    assert raw["version"] and raw["config"]["loss"] == "dual"
+    loaded = BrenierMap.load(path)
+    torch.testing.assert_close(loaded.transform(x[:20]), tmap.transform(x[:20]), rtol=0, atol=0)
+    assert loaded.get_params()["width"] == tmap.width
+
+
+def test_save_load_custom_network(tmp_path):
+    x, y = _gmm(200), 2 * _gmm(200, seed=1)
+    net = MGradNetM(2, width=4, num_modules=2)
+    tmap = BrenierMap(network=net, max_iter=3, random_state=0).fit(x, y)
+    assert tmap.network_.terms[0] is not net  # copied, never modified
+    tmap.save(tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="network="):
+        BrenierMap.load(tmp_path / "m.pt")
+    loaded = BrenierMap.load(tmp_path / "m.pt", network=MGradNetM(2, width=4, num_modules=2))
+    torch.testing.assert_close(loaded.transform(x[:5]), tmap.transform(x[:5]), rtol=0, atol=0)
+
+
+def test_load_rejects_other_files(tmp_path):
+    torch.save({"a": torch.zeros(2)}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="BrenierMap.save"):
+        BrenierMap.load(tmp_path / "x.pt")
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_weights():
+    calls = {"n": 0}
+    snapshots = []
+
+    def log_q(y):
+        calls["n"] += 1
+        out = -0.5 * (y * y).sum(-1)
+        return out * float("nan") if calls["n"] == 6 else out
+
+    def record(est, step, loss):
+        snapshots.append([p.detach().clone() for p in est.network_.parameters()])
+
+    tmap = BrenierMap(loss="monge-ampere", max_iter=50, random_state=0, callback=record)
+    x = torch.randn(100, 2, dtype=F64)
+    with pytest.warns(RuntimeWarning, match="not finite"):
+        tmap.fit(x, source_log_density=lambda z: -(z * z).sum(-1), target_log_density=log_q)
+    assert tmap.n_iter_ == 5 and len(tmap.history_["loss"]) == 5
+    # steps 0..4 succeeded; the weights before step 4's update gave the last finite loss
+    for p, q in zip(tmap.network_.parameters(), snapshots[3], strict=True):
+        torch.testing.assert_close(p.detach(), q, rtol=0, atol=0)
+
+
+def test_callback_can_stop():
+    x, y = _gmm(200), 2 * _gmm(200, seed=1)
+    tmap = BrenierMap(max_iter=50, random_state=0, callback=lambda est, s, v: s == 2).fit(x, y)
+    assert tmap.n_iter_ == 3
+
+
+def test_time_limit_stops_early():
+    x, y = _gmm(200), 2 * _gmm(200, seed=1)
+    tmap = BrenierMap(max_iter=10**6, time_limit=0.5, random_state=0).fit(x, y)
+    assert 0 < tmap.n_iter_ < 10**6 and tmap.fit_time_ < 5.0
+
+
+def test_float32_tensors_and_device_follow_the_data():
+    x = _gmm(300).float()
+    tmap = BrenierMap(max_iter=3, random_state=0).fit(x, 2 * x)
+    assert next(tmap.network_.parameters()).dtype == torch.float32
+    assert tmap.transform(x[:2]).dtype == torch.float32
+    assert tmap.transform(x[:2].double()).dtype == F64  # output follows the input
+
+
+_X = np.random.default_rng(0).normal(size=(50, 2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "X", "Y", "match"),
+    [
+        ({}, _X[:, 0], _X, "X must be a 2-D"),
+        ({}, _X[:0], _X, "X is empty"),
+        ({}, _X[:1], _X, "X has 1 sample"),
+        ({}, np.where(np.arange(50)[:, None] == 3, np.nan, _X), _X, "X contains non-finite"),
+        ({}, _X, np.full((50, 2), np.inf), "Y contains non-finite"),
+        ({}, _X, np.ones((50, 3)), "Y must have 2 columns"),
+        ({}, [["a", "b"]] * 3, _X, "X must be numeric"),
+        ({}, _X, None, "Y .* is required"),
+        ({"dim": 3}, _X, _X, "X must have 3 columns"),
+        ({"dim": 0}, _X, _X, "dim must be a positive integer"),
+        ({"loss": "kl"}, _X, _X, "loss must be one of"),
+        ({"network": "resnet"}, _X, _X, "network must be one of"),
+        ({"network": 3}, _X, _X, "network must be"),
+        ({"batch_size": 0}, _X, _X, "batch_size"),
+        ({"max_iter": -1}, _X, _X, "max_iter"),
+        ({"lr": 0.0}, _X, _X, "lr must be positive"),
+        ({"lr_schedule": "step"}, _X, _X, "lr_schedule"),
+        ({"time_limit": 0}, _X, _X, "time_limit"),
+        ({"blur": -1.0}, _X, _X, "blur"),
+        ({"strong_convexity": -1.0}, _X, _X, "strong_convexity"),
+        ({"random_state": "seed"}, _X, _X, "random_state"),
+        ({"loss_options": {"bogus": 1}}, _X, _X, "loss_options"),
+        ({"loss": "monge-ampere"}, _X, None, "source_log_density"),
+        ({}, lambda n: np.ones((n + 1, 2)), _X, "returned"),
+        ({}, _X, lambda n: np.ones((n, 3)), "must have 2 columns"),
+    ],
+)
+def test_bad_inputs_raise_value_error(kwargs, X, Y, match):
+    with pytest.raises(ValueError, match=match):
+        BrenierMap(**{"max_iter": 1, **kwargs}).fit(X, Y)
+
+
+def test_bad_inputs_after_fit(fitted):
+    tmap = fitted[0]
+    with pytest.raises(ValueError, match="X must have 2 columns"):
+        tmap.transform(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="Y contains non-finite"):
+        tmap.inverse_transform(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="t must be in"):
+        tmap.interpolate(np.ones((2, 2)), 1.5)
+    with pytest.raises(ValueError, match="source_log_density"):
+        tmap.log_density(np.ones((2, 2)), None)
+
+
+def test_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        BrenierMap().transform(np.ones((2, 2)))
+
+
+def test_warns_on_non_monotone_network():
+    from ot_gradnets.core import GradNetM
+
+    with pytest.warns(UserWarning, match="not monotone"):
+        BrenierMap(
+            network=GradNetM(2, width=4, num_modules=2), loss="w2", max_iter=1, linear_term=False
+        ).fit(_X, _X)

@@ -1,0 +1,103 @@
+"""The transport sub-commands of the ``ot-gradnets`` CLI (tiny runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ot_gradnets.cli import build_parser, main
+from ot_gradnets.transport import BrenierMap
+from ot_gradnets.transport._cli import DEMO_DISTRIBUTIONS, sample_demo
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_DISTRIBUTIONS))
+def test_demo_distributions(name):
+    x = sample_demo(name, 300, torch.Generator().manual_seed(0))
+    assert x.shape == (300, 2) and x.dtype == torch.float64 and torch.isfinite(x).all()
+    assert float(x.std(0).min()) > 0.1  # a genuine 2-D cloud
+    with pytest.raises(ValueError, match="one of"):
+        sample_demo("spiral-galaxy", 3)
+
+
+def test_checkerboard_lies_on_the_odd_cells():
+    x = sample_demo("checkerboard", 2000, torch.Generator().manual_seed(0))
+    parity = (torch.floor(x[:, 0]) + torch.floor(x[:, 1])).remainder(2)
+    assert bool((parity == 1).all()) and float(x.abs().max()) <= 2.0
+
+
+def test_demo_quick(tmp_path, capsys):
+    rc = main(["demo", "--quick", "--max-iter", "5", "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "W2^2" in out and "steps" in out
+    png = tmp_path / "demo.png"
+    assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
+    assert BrenierMap.load(tmp_path / "demo_map.pt").n_features_in_ == 2
+
+
+@pytest.mark.parametrize("ext", [".npy", ".csv", ".npz"])
+def test_fit_then_transform_files(tmp_path, ext, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    y = 2.0 * rng.normal(size=(300, 3)) + 1.0
+    paths = {}
+    for name, arr in (("x", x), ("y", y)):
+        paths[name] = tmp_path / f"{name}{ext}"
+        if ext == ".npy":
+            np.save(paths[name], arr)
+        elif ext == ".npz":
+            np.savez(paths[name], data=arr)
+        else:
+            np.savetxt(paths[name], arr, delimiter=",", header="a,b,c", comments="")
+    map_path = tmp_path / "map.pt"
+    assert (
+        main(
+            [
+                "fit",
+                str(paths["x"]),
+                str(paths["y"]),
+                "-o",
+                str(map_path),
+                "--max-iter",
+                "20",
+                "--float64",
+            ]
+        )
+        == 0
+    )
+    assert "saved" in capsys.readouterr().out
+    out_path = tmp_path / f"out{ext}"
+    assert main(["transform", str(map_path), str(paths["x"]), "-o", str(out_path)]) == 0
+    if ext == ".npy":
+        out = np.load(out_path)
+    elif ext == ".npz":
+        out = np.load(out_path)["Y"]
+    else:
+        out = np.loadtxt(out_path, delimiter=",")
+    expected = BrenierMap.load(map_path).transform(x)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-8)
+    back_path = tmp_path / f"back{ext}"
+    assert main(["transform", str(map_path), str(out_path), "-o", str(back_path), "--inverse"]) == 0
+
+
+def test_cli_errors_return_1(tmp_path, capsys):
+    assert main(["transform", str(tmp_path / "missing.pt"), "x.npy", "-o", "y.npy"]) == 1
+    bad = tmp_path / "x.json"
+    bad.write_text("[]")
+    assert main(["fit", str(bad), str(bad), "-o", str(tmp_path / "m.pt")]) == 1
+    assert "unsupported file type" in capsys.readouterr().err
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((10, 2), np.nan))
+    assert main(["fit", str(nan), str(nan), "-o", str(tmp_path / "m.pt")]) == 1
+    assert "non-finite" in capsys.readouterr().err
+
+
+def test_bench_transport_is_registered():
+    args = build_parser().parse_args(["bench", "transport", "--quick", "--dims", "2", "8"])
+    assert args.quick and args.dims == [2, 8] and args.out == "out/bench_transport"
+    assert args.methods is None and args.time_limit is None and callable(args.func)
+    args = build_parser().parse_args(
+        ["bench", "transport", "--methods", "dual", "w2", "--time-limit", "30", "--out", "o"]
+    )
+    assert args.methods == ["dual", "w2"] and args.time_limit == 30.0 and args.out == "o"
