@@ -16,7 +16,7 @@ _QUICK = {
     "eval_every": 50,
     "n_trajectories": 12,
     "n_rollouts": 3,
-    "horizon_factor": 2.0,
+    "horizon_factor": 1.0,
     "step_size": 0.1,
 }
 

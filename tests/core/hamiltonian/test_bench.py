@@ -31,9 +31,9 @@ def test_bench_quick_writes_outputs(tmp_path, capsys):
             "--systems",
             "mass-spring",
             "--steps",
-            "20",
-            "--eval-every",
             "10",
+            "--eval-every",
+            "5",
             "--out",
             str(out),
         ]
@@ -45,7 +45,7 @@ def test_bench_quick_writes_outputs(tmp_path, capsys):
     # equal parameter budgets: no model above the HNN's count
     counts = [int(r["n_parameters"]) for r in rows]
     assert max(counts) == counts[0]
-    assert float(rows[0]["steps_to_hnn"]) <= 20  # HNN reaches its own final accuracy
+    assert float(rows[0]["steps_to_hnn"]) <= 10  # HNN reaches its own final accuracy
     for name in (
         "hamiltonian.md",
         "hamiltonian_curves.csv",
