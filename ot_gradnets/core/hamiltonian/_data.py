@@ -102,9 +102,9 @@ def make_dataset(
     noise = check_nonnegative_float(
         proto.noise_std if noise_std is None else noise_std, "noise_std"
     )
-    n_test = min(max(int(round(split * n_traj)), 1), n_traj - 1)
     if n_traj < 2:
         raise ValueError(f"n_trajectories must be >= 2 to split, got {n_traj}.")
+    n_test = min(max(int(round(split * n_traj)), 1), n_traj - 1)
 
     gen = torch.Generator().manual_seed(int(seed))
     s0 = sys.sample_initial_states(n_traj, gen)
