@@ -1,0 +1,132 @@
+"""Benchmark pairs: exact maps against POT's closed form and autograd, moments, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import ot
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ot_gradnets.transport._pairs import (
+    PAIRS,
+    GaussianPair,
+    GMMConvexPair,
+    gaussian_pair,
+    gmm_convex_pair,
+    make_pair,
+)
+
+BENCH_DIMS = (2, 4, 8, 16, 32, 64, 128)
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_gaussian_map_equals_pot_bures_mapping(dim):
+    pair = gaussian_pair(dim, generator=gen(dim))
+    a, b = ot.gaussian.bures_wasserstein_mapping(
+        pair.mean_source, pair.mean_target, pair.cov_source, pair.cov_target
+    )
+    x = pair.sample_source(50, gen(1)).double()
+    # Both are float64 closed forms of the same matrix function: agreement to round-off.
+    torch.testing.assert_close(pair.transport(x), x @ a + b, rtol=1e-9, atol=1e-9)
+
+
+def test_gaussian_map_pushes_moments_exactly_and_by_sampling():
+    pair = gaussian_pair(4, generator=gen(3))
+    a, b = pair.map_matrix, pair.map_bias
+    # Exact: A S0 A = S1 and A m0 + b = m1 (float64 eigendecompositions, round-off only).
+    torch.testing.assert_close(a @ pair.cov_source @ a, pair.cov_target, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(a @ pair.mean_source + b, pair.mean_target, rtol=1e-9, atol=1e-9)
+    # Sampling: n = 40,000; each target coordinate has variance <= 4, so the mean's standard
+    # error is <= sqrt(4 / 4e4) = 0.01 and a 5-sigma bound is 0.05; covariance entries have
+    # standard error <= sqrt(2) * 4 / sqrt(4e4) ~ 0.03, bound 0.15.
+    y = pair.transport(pair.sample_source(40_000, gen(4)).double())
+    assert (y.mean(0) - pair.mean_target).abs().max() < 0.05
+    assert (torch.cov(y.T) - pair.cov_target).abs().max() < 0.15
+
+
+def test_gaussian_w2_matches_pot():
+    pair = gaussian_pair(3, generator=gen(0))
+    w2 = ot.gaussian.bures_wasserstein_distance(
+        pair.mean_source, pair.mean_target, pair.cov_source, pair.cov_target
+    )
+    assert math.isclose(pair.w2_squared(), float(w2) ** 2, rel_tol=1e-9)
+    assert math.isclose(pair.target_variance(), float(torch.trace(pair.cov_target)))
+
+
+@pytest.mark.parametrize("dim", [2, 8])
+def test_gmm_map_is_autograd_gradient_of_potential(dim):
+    pair = gmm_convex_pair(dim, generator=gen(dim))
+    x = pair.sample_source(64, gen(1)).double().requires_grad_()
+    (grad,) = torch.autograd.grad(pair.potential(x).sum(), x)
+    # float64 closed form vs autograd of the same expression: round-off only.
+    torch.testing.assert_close(pair.transport(x.detach()), grad, rtol=1e-10, atol=1e-10)
+
+
+@given(dim=st.sampled_from([2, 3, 8]), seed=st.integers(0, 2**20))
+def test_gmm_map_jacobian_is_symmetric_psd(dim, seed):
+    pair = gmm_convex_pair(dim, generator=gen(seed))
+    x = pair.sample_source(8, gen(seed + 1)).double()
+    jac = torch.func.vmap(torch.func.jacrev(pair.transport))(x)
+    torch.testing.assert_close(jac, jac.transpose(-1, -2), rtol=1e-10, atol=1e-10)
+    # The potential is 0.2-strongly convex: every Hessian eigenvalue is >= 0.2 (up to round-off).
+    assert torch.linalg.eigvalsh(jac).min() >= 0.2 - 1e-9
+
+
+def test_gmm_target_variance_matches_samples():
+    pair = gmm_convex_pair(4, generator=gen(0))
+    y = pair.sample_target(20_000, gen(9)).double()
+    # Both are Monte Carlo estimates (100k and 20k samples) of the same trace; heavy-ish tails
+    # of the target make their relative standard error a few percent at most.
+    assert math.isclose(pair.target_variance(), float(y.var(0).sum()), rel_tol=0.05)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_make_pair_is_deterministic_and_seed_dependent(name):
+    a, b, c = make_pair(name, 3, seed=0), make_pair(name, 3, seed=0), make_pair(name, 3, seed=1)
+    xa, xb, xc = (p.sample_source(10, gen(5)) for p in (a, b, c))
+    assert torch.equal(xa, xb) and torch.equal(a.transport(xa), b.transport(xb))
+    assert not torch.equal(a.transport(xa), c.transport(xa))
+    assert not torch.equal(xa, xc)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_dtype_follows_arguments(name):
+    pair = make_pair(name, 2, dtype=torch.float64)
+    assert pair.sample_source(3).dtype == torch.float64
+    assert pair.sample_target(3).dtype == torch.float64
+    x32 = make_pair(name, 2).sample_source(3)
+    assert x32.dtype == torch.get_default_dtype() and x32.device.type == "cpu"
+    assert pair.transport(x32).dtype == x32.dtype
+
+
+@pytest.mark.parametrize("dim", BENCH_DIMS)
+def test_every_benchmark_dimension_builds(dim):
+    for name in PAIRS:
+        pair = make_pair(name, dim)
+        x = pair.sample_source(5)
+        y = pair.transport(x)
+        assert y.shape == (5, dim) and torch.isfinite(y).all()
+        assert pair.dim == dim
+
+
+def test_types():
+    assert isinstance(make_pair("gaussian", 2), GaussianPair)
+    assert isinstance(make_pair("gmm-convex", 2), GMMConvexPair)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="name must be one of"):
+        make_pair("nope", 2)
+    with pytest.raises(ValueError, match="dim"):
+        make_pair("gaussian", 0)
+    with pytest.raises(ValueError, match="n_components"):
+        gmm_convex_pair(2, n_components=0)
+    with pytest.raises(ValueError, match="n must be"):
+        make_pair("gaussian", 2).sample_source(0)
