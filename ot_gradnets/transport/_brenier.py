@@ -185,7 +185,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         loss: str = "dual",
         loss_options: dict[str, Any] | None = None,
         batch_size: int = 512,
-        max_iter: int = 2000,
+        max_iter: int = 3000,
         lr: float | str = "auto",
         lr_schedule: str = "cosine",
         time_limit: float | None = None,
@@ -297,16 +297,20 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         return net.to(device=device, dtype=dtype)
 
     def _init_linear(self, net: nn.Module, x: Tensor, y: Tensor) -> None:
-        """Start at the linear Gaussian map: quadratic term = Bures map, other terms ~ 0."""
+        """Start near the linear Gaussian map: the quadratic term is the Bures map, shifted so
+        that the mean of the whole map's output is the target's mean.
+
+        The nonlinear term keeps its own initialisation: it is small (its weights scale as
+        ``1/sqrt(dim)``), and shrinking it further (``alpha`` near 0) was measured to stall the
+        semi-dual for hundreds of steps at ``dim = 64`` (softplus saturates; 26% L2-UVP flat after
+        150 steps against 4.5% with the default initialisation).
+        """
         if not self.linear_term:
             return
         inner, quad = net.terms[0], net.terms[1]
         a, b = gaussian_map(x, y)
         with torch.no_grad():
-            if hasattr(inner, "alpha") and hasattr(inner, "c"):  # shrink the nonlinear part
-                inner.alpha.fill_(math.log(math.expm1(1e-3)))
-                inner.c.zero_()
-            offset = inner(x).mean(0) if hasattr(inner, "forward") else 0.0
+            offset = inner(x).mean(0)
         quad.set_affine(a, b - offset)
 
     def _as_source(

@@ -170,7 +170,7 @@ def demo(args: argparse.Namespace) -> int:
     y = sample_demo(args.target, n_train, g).float()
     x_test = sample_demo(args.source, n_test, g).float()
     y_test = sample_demo(args.target, n_test, g).float()
-    time_limit = args.time_limit if args.time_limit is not None else (5.0 if args.quick else 40.0)
+    time_limit = args.time_limit if args.time_limit is not None else (5.0 if args.quick else 30.0)
     max_iter = args.max_iter if args.max_iter is not None else (150 if args.quick else 3000)
     kw = _estimator_kwargs(args)
     kw.update(time_limit=time_limit, max_iter=max_iter)
