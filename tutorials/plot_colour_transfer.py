@@ -90,7 +90,8 @@ sub = rng.choice(n_pixels, 2000, replace=False)
 mapped = tmap.transform(x[sub])
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.3), sharex=True, sharey=True)
 for ax, (pts, title) in zip(
-    axes, [(x[sub], "china colours"), (mapped, "mapped colours"), (y[sub], "flower colours")],
+    axes,
+    [(x[sub], "china colours"), (mapped, "mapped colours"), (y[sub], "flower colours")],
     strict=True,
 ):
     ax.scatter(pts[:, 0], pts[:, 1], s=2, c=np.clip(pts, 0, 1))
