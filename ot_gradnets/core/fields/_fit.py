@@ -176,6 +176,7 @@ def fit_field(
     keep_best: bool = False,
     eval_every: int | None = None,
     weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[int, float, float], None] | None = None,
@@ -204,6 +205,7 @@ def fit_field(
         eval_every: steps between validation evaluations; default one epoch with ``n_train``,
             else only at the end.
         weight_decay: Adam's L2 penalty.
+        betas: Adam's moment decay rates.
         generator: source of randomness for the data (training and validation points,
             shuffling); the same generator state and model initialisation give the same run.
         verbose: show a tqdm progress bar with the running loss.
@@ -261,7 +263,9 @@ def fit_field(
     every = n_steps if eval_every is None and n_train is None else (eval_every or default_every)
     every = check_positive_int(every, "eval_every")
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, weight_decay=weight_decay, betas=tuple(betas)
+    )
     factor = SCHEDULES[schedule]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: factor(min(step, n_steps - 1) / n_steps)
