@@ -74,21 +74,31 @@ class _Modular(GradientNetwork):
         alpha = F.softplus(self.alpha) if self.is_monotone else self.alpha
         return alpha, F.softplus(self.beta)
 
+    def _fold(self, x: Tensor) -> bool:
+        """Whether to fold the scales into ``W`` (cheaper when the batch is larger than ``d``)."""
+        return x[..., 0].numel() >= self.dim
+
     def _preactivation(self, x: Tensor) -> Tensor:
         """:math:`z_k = \\beta_k (W_k x + b_k)`, shape ``(*, M, width)``."""
         _, beta = self._scales()
-        # Fold beta_k into the (small) weights: one (M*m, d) matrix product with bias, rather than
-        # a batched einsum and two elementwise passes over the (*, M, m) activations.
-        w = (beta.view(-1, 1, 1) * self.W).reshape(-1, self.dim)
-        bias = (beta.unsqueeze(-1) * self.b).reshape(-1)
-        return F.linear(x, w, bias).unflatten(-1, self.b.shape)
+        if self._fold(x):  # one matrix product with beta_k folded into the weights and bias
+            w = (beta.view(-1, 1, 1) * self.W).reshape(-1, self.dim)
+            bias = (beta.unsqueeze(-1) * self.b).reshape(-1)
+            return F.linear(x, w, bias).unflatten(-1, self.b.shape)
+        u = F.linear(x, self.W.reshape(-1, self.dim), self.b.reshape(-1)).unflatten(
+            -1, self.b.shape
+        )
+        return beta.unsqueeze(-1) * u
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
         alpha, _ = self._scales()
-        s = self.activation(self._preactivation(x)).flatten(-2)
-        w_out = (alpha.view(-1, 1, 1) * self.W).reshape(-1, self.dim)  # alpha_k folded in too
-        return self._strong(x, s @ w_out + self.c)
+        s = self.activation(self._preactivation(x))
+        if self._fold(x):
+            w_out = (alpha.view(-1, 1, 1) * self.W).reshape(-1, self.dim)
+        else:
+            s, w_out = alpha.unsqueeze(-1) * s, self.W.reshape(-1, self.dim)
+        return self._strong(x, s.flatten(-2) @ w_out + self.c)
 
     def potential(self, x: Tensor) -> Tensor:
         r"""Closed form :math:`c\cdot x + \sum_k (\alpha_k/\beta_k)\psi_k(z_k)` (+ :math:`\mu|x|^2/2`)."""
