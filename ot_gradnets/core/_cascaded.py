@@ -116,12 +116,13 @@ class _Cascade(GradientNetwork):
     def _g(self, u: Tensor) -> Tensor:
         """The elementwise cascade :math:`g(u)` (shape ``(*, width)``)."""
         alpha, beta = self._scales()
-        z = beta[0] * (u + self.b[0])
+        # z_l = beta_l * u + beta_l * b_l + alpha_{l-1} * t_{l-1} as fused multiply-adds: half the
+        # kernels and autograd nodes of the literal formula (measured fastest on CPU).
+        t = self.activations[0](torch.addcmul(beta[0] * self.b[0], beta[0], u))
         for layer in range(1, self.depth):
-            z = beta[layer] * (u + self.b[layer]) + alpha[layer - 1] * self.activations[layer - 1](
-                z
-            )
-        return alpha[-1] * self.activations[-1](z)
+            z = torch.addcmul(beta[layer] * self.b[layer], beta[layer], u)
+            t = self.activations[layer](torch.addcmul(z, alpha[layer - 1], t))
+        return alpha[-1] * t
 
     def _sharpness(self) -> Tensor:
         """Bound on :math:`|dz_{L-1}/du|` per unit: :math:`|\beta_l| + |\alpha_{l-1}|\\sup|\\sigma'|\\,\\cdot`."""
