@@ -36,6 +36,7 @@ from ot_gradnets.core.fields._fit import (
     SCHEDULES,
     FitResult,
     LRSearchResult,
+    fit_affine,
     fit_field,
     select_lr,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "error_db",
     "error_map",
     "field_error_db",
+    "fit_affine",
     "fit_field",
     "make_target",
     "markdown_table",

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._budget import count_parameters, model_for_budget
-from ot_gradnets.core.fields._fit import fit_field, select_lr
+from ot_gradnets.core.fields._fit import fit_affine, fit_field, select_lr
 from ot_gradnets.core.fields._metrics import error_map, field_error_db
 from ot_gradnets.core.fields._targets import Target, make_target
 
@@ -53,6 +53,8 @@ PAPER_RESULTS: dict[tuple[str, int, str], float] = {
 
 GRADNETS = ("mgradnet-c", "mgradnet-m", "gradnet-c", "gradnet-m")
 BASELINES = ("icnn", "potential-mlp", "mlp-field")
+#: Closed-form reference (no training): the symmetrised least-squares affine field.
+AFFINE = "affine-lstsq"
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,8 @@ def _models_for(target: Target, suite: str) -> tuple[str, ...]:
             return ("mgradnet-c", "mgradnet-m", *BASELINES)
         return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field")
     if target.is_convex:
-        return (*GRADNETS, *BASELINES)
-    return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field")
+        return (*GRADNETS, *BASELINES, AFFINE)
+    return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field", AFFINE)
 
 
 def _build(
@@ -359,6 +361,33 @@ def _run_fresh(
             for recipe in cfg.recipes:
                 lrs = tuple(cfg.lrs) if cfg.lrs else (recipe.lrs[:1] if cfg.quick else recipe.lrs)
                 for mname in names:
+                    if mname == AFFINE:
+                        if recipe is not cfg.recipes[0]:
+                            continue  # recipe-independent: one row
+                        t0 = time.perf_counter()
+                        lin = fit_affine(target, 5 * n_val, torch.Generator().manual_seed(0))
+                        dbs = [field_error_db(lin, target, xt) for xt in x_tests]
+                        writer.add(
+                            {
+                                "suite": suite,
+                                "target": tname,
+                                "dim": dim,
+                                "model": mname,
+                                "recipe": "closed-form",
+                                "params": dim * (dim + 1),
+                                "width": "",
+                                "trial": 0,
+                                "lr": 0.0,
+                                "schedule": "",
+                                "n_steps": 0,
+                                "best_step": 0,
+                                "val_db": round(field_error_db(lin, target, x_val), 4),
+                                "test_db": round(statistics.fmean(dbs), 4),
+                                "test_db_std": round(statistics.pstdev(dbs), 4),
+                                "fit_s": round(time.perf_counter() - t0, 2),
+                            }
+                        )
+                        continue
                     for trial in range(trials):
 
                         def make(
@@ -464,12 +493,13 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         base = [
             h["test_db"]
             for h in out
-            if h["model"] in BASELINES
-            and (h["suite"], h["target"], h["dim"], h["recipe"])
-            == (g["suite"], g["target"], g["dim"], g["recipe"])
+            if (h["suite"], h["target"], h["dim"]) == (g["suite"], g["target"], g["dim"])
+            and ((h["model"] in BASELINES and h["recipe"] == g["recipe"]) or h["model"] == AFFINE)
         ]
         g["vs_best_baseline"] = (
-            None if not base or g["model"] in BASELINES else g["test_db"] - min(base)
+            None
+            if not base or g["model"] in BASELINES or g["model"] == AFFINE
+            else g["test_db"] - min(base)
         )
     return out
 
@@ -611,11 +641,10 @@ def run_benchmark(
         if r not in RECIPES:
             raise ValueError(f"recipe={r!r} is not known; choose one of {sorted(RECIPES)}.")
     if models is not None:
-        bad = [m for m in models if m not in GRADNETS + BASELINES]
+        known = (*GRADNETS, *BASELINES, AFFINE)
+        bad = [m for m in models if m not in known]
         if bad:
-            raise ValueError(
-                f"models {bad} are not benchmarked; choose from {list(GRADNETS + BASELINES)}."
-            )
+            raise ValueError(f"models {bad} are not benchmarked; choose from {list(known)}.")
     if trials is not None:
         trials = check_positive_int(trials, "trials")
     out = Path(out)

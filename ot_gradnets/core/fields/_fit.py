@@ -35,6 +35,7 @@ __all__ = [
     "SCHEDULES",
     "FitResult",
     "LRSearchResult",
+    "fit_affine",
     "fit_field",
     "select_lr",
 ]
@@ -385,3 +386,59 @@ def select_lr(
         )
     best = min(results, key=lambda r: r.val_db)
     return LRSearchResult(best=best, results=results)
+
+
+def fit_affine(
+    target: Target,
+    n_samples: int = 50_000,
+    generator: torch.Generator | None = None,
+    symmetric: bool = True,
+) -> nn.Linear:
+    r"""Least-squares affine field :math:`N(x) = Sx + b`, a closed-form reference.
+
+    Solves :math:`\min_{B, b}\sum_i\|B x_i + b - \nabla F(x_i)\|^2` on ``n_samples`` uniform
+    points (normal equations in float64) and, with ``symmetric=True``, replaces :math:`B` by
+    :math:`S = (B + B^T)/2`, so that :math:`N` is the gradient of the quadratic
+    :math:`\tfrac12 x^T S x + b\cdot x`. Any model worth training should beat it.
+
+    Args:
+        target: the true field.
+        n_samples: points of the fit.
+        generator: source of the points.
+        symmetric: symmetrise :math:`B` (a gradient field) or keep the unconstrained fit.
+
+    Returns:
+        An ``nn.Linear(dim, dim)`` holding :math:`S` (or :math:`B`) and :math:`b`, in the target's
+        dtype.
+
+    Example:
+        >>> from ot_gradnets.core.fields import PolyMax, field_error_db
+        >>> t = PolyMax(8)
+        >>> lin = fit_affine(t, 2000, torch.Generator().manual_seed(0))
+        >>> field_error_db(lin, t, t.sample(1000, torch.Generator().manual_seed(1))) < -5
+        True
+    """
+    n = check_positive_int(n_samples, "n_samples")
+    d = target.dim
+    gram = torch.zeros(d + 1, d + 1, dtype=torch.float64)
+    cross = torch.zeros(d + 1, d, dtype=torch.float64)
+    done = 0
+    while done < n:
+        m = min(8192, n - done)
+        x = target.sample(m, generator=generator).to(torch.float64)
+        with torch.no_grad():
+            y = target(x.to(target._ref().dtype)).to(torch.float64)
+        xa = torch.cat([x, torch.ones(m, 1, dtype=torch.float64)], dim=1)
+        gram += xa.T @ xa
+        cross += xa.T @ y
+        done += m
+    coef = torch.linalg.solve(gram + 1e-10 * torch.eye(d + 1, dtype=torch.float64), cross)
+    weight, bias = coef[:d].T, coef[d]  # y = weight @ x + bias
+    if symmetric:
+        weight = 0.5 * (weight + weight.T)
+    ref = target._ref()
+    lin = nn.Linear(d, d, dtype=ref.dtype, device=ref.device)
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+        lin.bias.copy_(bias)
+    return lin

@@ -9,7 +9,9 @@ from ot_gradnets.core.fields import (
     SCHEDULES,
     ConvexPolynomial2D,
     PolyMax,
+    Target,
     field_error_db,
+    fit_affine,
     fit_field,
     select_lr,
 )
@@ -109,3 +111,42 @@ def test_select_lr_uses_validation_and_leaves_global_rng():
     assert res.best.val_db == min(r.val_db for r in res.results)
     with pytest.raises(ValueError, match="lrs"):
         select_lr(lambda: torch.nn.Linear(2, 2), target, lrs=[])
+
+
+class _Linear(Target):
+    """grad F = A (x - 1/2) + b: an affine gradient field, recovered exactly by fit_affine."""
+
+    name = "linear"
+    is_convex = True
+
+    def __init__(self, dim):
+        super().__init__(dim)
+        g = torch.Generator().manual_seed(0)
+        m = torch.randn(dim, dim, generator=g)
+        self.register_buffer("A", m @ m.T)
+        self.register_buffer("b", torch.randn(dim, generator=g))
+
+    def forward(self, x):
+        return (x - 0.5) @ self.A + self.b
+
+    def potential(self, x):
+        y = x - 0.5
+        return 0.5 * ((y @ self.A) * y).sum(-1) + y @ self.b
+
+
+def test_fit_affine_recovers_an_affine_gradient():
+    t = _Linear(4)
+    lin = fit_affine(t, 500, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(lin.weight, t.A, rtol=1e-4, atol=1e-4)  # float32 storage
+    x = t.sample(100, torch.Generator().manual_seed(2))
+    assert field_error_db(lin, t, x) < -60
+
+
+def test_fit_affine_is_symmetric_and_beats_zero_on_polymax():
+    t = PolyMax(6)
+    lin = fit_affine(t, 3000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(lin.weight, lin.weight.T)
+    x = t.sample(2000, torch.Generator().manual_seed(1))
+    assert field_error_db(lin, t, x) < field_error_db(lambda z: 0 * z, t, x) - 5
+    free = fit_affine(t, 3000, torch.Generator().manual_seed(0), symmetric=False)
+    assert not torch.allclose(free.weight, free.weight.T)
