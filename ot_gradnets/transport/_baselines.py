@@ -131,6 +131,42 @@ def _median_sq_dist(xs: np.ndarray, xt: np.ndarray, seed: int, n: int = 1000) ->
     return float(np.median(ot.dist(a, b)))
 
 
+def _marginal_error(
+    log_u: np.ndarray, log_v: np.ndarray, cost: np.ndarray, reg: float, a: np.ndarray, b: np.ndarray
+) -> float:
+    """Largest relative marginal violation of the plan ``u_i exp(-C_ij / reg) v_j`` (inf if the
+    scalings are not finite)."""
+    if not (np.all(np.isfinite(log_u)) and np.all(np.isfinite(log_v))):
+        return float("inf")
+    log_plan = torch.from_numpy(log_u[:, None] + log_v[None, :] - cost / reg)
+    rows = torch.logsumexp(log_plan, dim=1).exp().numpy()
+    cols = torch.logsumexp(log_plan, dim=0).exp().numpy()
+    return float(max(np.max(np.abs(rows / a - 1)), np.max(np.abs(cols / b - 1))))
+
+
+def _sinkhorn_log(
+    cost: np.ndarray, reg: float, max_iter: int, tol: float
+) -> tuple[np.ndarray, int]:
+    """Log-domain Sinkhorn between uniform weights (torch logsumexp; much faster than POT's
+    numpy ``sinkhorn_log``); returns ``log v`` (the target scaling) and the iterations run."""
+    n, m = cost.shape
+    log_k = torch.from_numpy(-cost / reg)
+    log_a, log_b = -np.log(n), -np.log(m)
+    f = torch.zeros(n, dtype=torch.float64)  # log u
+    g = torch.zeros(m, dtype=torch.float64)  # log v
+    it = 0
+    for it in range(1, max_iter + 1):
+        f = log_a - torch.logsumexp(log_k + g, dim=1)
+        g = log_b - torch.logsumexp(log_k + f[:, None], dim=0)
+        if it % 10 == 0:
+            rows = torch.logsumexp(log_k + f[:, None] + g, dim=1).exp()
+            if float((rows - 1.0 / n).abs().sum()) < tol:
+                break
+    else:
+        warnings.warn("Sinkhorn (log domain) did not converge", stacklevel=2)
+    return g.numpy(), it
+
+
 class EntropicMap(_MapEstimator):
     r"""Entropic optimal transport map (continuous out-of-sample extension).
 
@@ -169,7 +205,8 @@ class EntropicMap(_MapEstimator):
 
     Attributes:
         reg_: the :math:`\varepsilon` used. ``support_``: the target samples :math:`y_j`;
-        ``log_v_``: :math:`\log v_j`. ``n_iter_``: Sinkhorn iterations run.
+        ``log_v_``: :math:`\log v_j`. ``n_iter_``: Sinkhorn iterations run. ``solver_``:
+        ``"sinkhorn"``, or ``"sinkhorn_log"`` when the scaling iterations under/overflowed.
 
     Example:
         >>> import numpy as np
@@ -221,19 +258,15 @@ class EntropicMap(_MapEstimator):
             _, log = ot.sinkhorn(
                 a, b, cost, self.reg_, method="sinkhorn", numItermax=max_iter, stopThr=tol, log=True
             )
-            log_v = np.log(log["v"])
-            if not np.all(np.isfinite(log_v)) or not np.all(np.isfinite(np.log(log["u"]))):
-                _, log = ot.sinkhorn(
-                    a,
-                    b,
-                    cost,
-                    self.reg_,
-                    method="sinkhorn_log",
-                    numItermax=max_iter,
-                    stopThr=tol,
-                    log=True,
-                )
-                log_v = np.asarray(log["log_v"])
+            with np.errstate(divide="ignore"):
+                log_u, log_v = np.log(log["u"]), np.log(log["v"])
+            self.solver_ = "sinkhorn"
+            # The scaling iterations stop silently on overflow/underflow: a broken solve leaves
+            # marginals that are far off (not merely unconverged); redo it in the log domain.
+            if _marginal_error(log_u, log_v, cost, self.reg_, a, b) > 0.1:
+                log_v, n_iter = _sinkhorn_log(cost, self.reg_, max_iter, tol)
+                log = {"niter": n_iter}
+                self.solver_ = "sinkhorn_log"
         if any("converge" in str(w.message).lower() for w in caught):
             warnings.warn(
                 f"EntropicMap: Sinkhorn did not reach tol={tol} in max_iter={max_iter} "
