@@ -324,3 +324,17 @@ def test_warns_on_non_monotone_network():
         BrenierMap(
             network=GradNetM(2, width=4, num_modules=2), loss="w2", max_iter=1, linear_term=False
         ).fit(_X, _X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dim", "bar"), [(8, 1.0), (16, 3.0)])
+def test_default_recipe_accuracy_on_known_map(dim, bar):
+    # the bar, with the defaults and the benchmark's data (20,000 samples per side)
+    from ot_gradnets.transport import l2_uvp, make_pair
+
+    pair = make_pair("gmm-convex", dim, seed=0)
+    x = pair.sample_source(20000, torch.Generator().manual_seed(1))
+    y = pair.sample_target(20000, torch.Generator().manual_seed(2))
+    tmap = BrenierMap(dim, random_state=0).fit(x, y)
+    x_test = pair.sample_source(10000, torch.Generator().manual_seed(3))
+    assert l2_uvp(tmap.transform(x_test), pair.transport(x_test), y) < bar
