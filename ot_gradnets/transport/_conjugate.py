@@ -46,12 +46,8 @@ class ConjugateResult:
     converged: bool
 
 
-def _newton_direction(
-    net: nn.Module, x: Tensor, g: Tensor, damping: float, method: str, cg_iter: int
-) -> Tensor:
-    """Solve :math:`(J_N(x) + \\lambda I)\\,p = g` per sample (dense or conjugate gradients)."""
-    if method == "cg":
-        return _cg(net, x, g, damping, cg_iter)
+def _factor(net: nn.Module, x: Tensor, damping: float) -> Tensor:
+    """Cholesky factors of :math:`J_N(x) + \\lambda I` per sample (relative jitter if singular)."""
     jac = net.jacobian(x)
     if damping:
         jac = jac + damping * torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
@@ -59,9 +55,8 @@ def _newton_direction(
     if bool((info > 0).any()):  # singular or indefinite Hessians: add a relative jitter
         scale = jac.diagonal(dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-12)
         eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-        jitter = 1e-6 * scale[..., None, None] * eye
-        chol, _ = torch.linalg.cholesky_ex(jac + jitter)
-    return torch.cholesky_solve(g.unsqueeze(-1), chol).squeeze(-1)
+        chol, _ = torch.linalg.cholesky_ex(jac + 1e-6 * scale[..., None, None] * eye)
+    return chol
 
 
 def _cg(net: nn.Module, x: Tensor, g: Tensor, damping: float, max_iter: int) -> Tensor:
@@ -99,6 +94,7 @@ def solve_conjugate(
     method: str = "dense",
     cg_iter: int = 20,
     max_backtrack: int = 20,
+    reuse_hessian: bool = False,
 ) -> ConjugateResult:
     r"""Solve :math:`N(x) = y` for a monotone gradient network, i.e. :math:`x = \nabla F^*(y)`.
 
@@ -126,6 +122,10 @@ def solve_conjugate(
         method: ``"dense"`` or ``"cg"``.
         cg_iter: the most conjugate-gradient iterations per Newton step (``method="cg"``).
         max_backtrack: the most step halvings per iteration.
+        reuse_hessian: keep each sample's factorised Hessian while it converges fast (residual
+            at least 4x smaller per step), refactorising only samples that slow down or fail (a
+            chord / Shamanskii variant of Newton, ``method="dense"`` only). Each reuse saves a
+            Jacobian and a Cholesky factorisation, the dominant cost; useful with warm starts.
 
     Returns:
         A :class:`ConjugateResult` with the solutions, residuals, iteration count and a
@@ -151,6 +151,8 @@ def solve_conjugate(
     res_vec = net(x) - y
     res = res_vec.norm(dim=-1)
     frozen = torch.zeros_like(res, dtype=torch.bool)  # samples that can no longer progress
+    stale = torch.ones_like(res, dtype=torch.bool)  # samples whose kept Hessian must be redone
+    chol: Tensor | None = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         active = (res > tol) & ~frozen
@@ -160,13 +162,33 @@ def solve_conjugate(
         idx = active.nonzero().squeeze(-1)
         xa, ga, ra = x[idx], res_vec[idx], res[idx]
         ya = y[idx]
-        step = _newton_direction(net, xa, ga, damping, method, cg_iter)
+        if method == "cg":
+            step = _cg(net, xa, ga, damping, cg_iter)
+            fresh = torch.ones_like(ra, dtype=torch.bool)
+        else:
+            fresh = stale[idx]
+            if chol is None or not reuse_hessian:
+                chol_a = _factor(net, xa, damping)
+                fresh = torch.ones_like(ra, dtype=torch.bool)
+            else:
+                chol_a = chol[idx]
+                if bool(fresh.any()):
+                    chol_a[fresh] = _factor(net, xa[fresh], damping)
+            if reuse_hessian:
+                if chol is None:
+                    chol = torch.empty(x.shape + (x.shape[-1],), dtype=x.dtype, device=x.device)
+                chol[idx] = chol_a
+                stale[idx] = False
+            step = torch.cholesky_solve(ga.unsqueeze(-1), chol_a).squeeze(-1)
         t = torch.ones(xa.shape[0], dtype=x.dtype, device=x.device)
         x_new = xa - step
         g_new = net(x_new) - ya
         r_new = g_new.norm(dim=-1)
         for _ in range(max_backtrack):
             bad = ~(r_new < ra)  # also true where r_new is NaN
+            if reuse_hessian:  # an old Hessian that fails: refactorise instead of backtracking
+                stale[idx[bad & ~fresh]] = True
+                bad = bad & fresh
             if not bool(bad.any()):
                 break
             t = torch.where(bad, 0.5 * t, t)
@@ -179,5 +201,10 @@ def solve_conjugate(
         x[idx[keep]] = x_new[keep]
         res_vec[idx[keep]] = g_new[keep]
         res[idx[keep]] = r_new[keep]
-        frozen[idx[~ok]] = True  # e.g. at machine precision: stop iterating on them
+        if reuse_hessian:
+            slow = ok & (r_new > 0.25 * ra)  # linear convergence: time for a new Hessian
+            stale[idx[slow]] = True
+            frozen[idx[~ok & fresh]] = True  # a fresh Newton step that fails: no progress left
+        else:
+            frozen[idx[~ok]] = True  # e.g. at machine precision: stop iterating on them
     return ConjugateResult(x=x, residual=res, n_iter=n_iter, converged=bool((res <= tol).all()))

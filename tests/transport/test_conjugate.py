@@ -21,13 +21,15 @@ def _net(kind: str, dim: int, mu: float = 0.1) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("kind", ["m", "c", "sum"])
-@pytest.mark.parametrize("method", ["dense", "cg"])
+@pytest.mark.parametrize("method", ["dense", "cg", "chord"])
 def test_inverts_the_network(kind, method):
     net = _net(kind, 5)
     x = torch.randn(64, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = net(x)
-    res = solve_conjugate(net, y, tol=1e-10, method=method, cg_iter=50)
+    reuse = method == "chord"
+    method = "dense" if reuse else method
+    res = solve_conjugate(net, y, tol=1e-10, method=method, cg_iter=50, reuse_hessian=reuse)
     assert res.converged
     # strongly monotone (mu = 0.1 or a PD quadratic): the inverse is unique, so x is recovered;
     # |x - x*| <= |N(x) - N(x*)| / mu = 1e-9 at most.
@@ -56,10 +58,13 @@ def test_warm_start_at_the_solution_takes_no_iteration():
     assert res.n_iter == 0 and res.converged
 
 
-def test_far_start_converges_with_line_search():
+@pytest.mark.parametrize("reuse", [False, True])
+def test_far_start_converges_with_line_search(reuse):
     net = _net("c", 2, mu=0.05)
     y = torch.tensor([[30.0, -20.0], [0.0, 0.0]], dtype=torch.float64)
-    res = solve_conjugate(net, y, torch.full_like(y, 50.0), tol=1e-9, max_iter=100)
+    res = solve_conjugate(
+        net, y, torch.full_like(y, 50.0), tol=1e-9, max_iter=100, reuse_hessian=reuse
+    )
     assert res.converged
     with torch.no_grad():
         torch.testing.assert_close(net(res.x), y, rtol=0, atol=1e-8)
