@@ -333,7 +333,9 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
                             "fit_s": round(res.wall_time_s, 2),
                         }
                     )
-                maps[(tname, mname, recipe.name)] = (acc / trials).reshape(grid_n, grid_n)
+                    # mean over the trials so far, saved after each (a killed run keeps them)
+                    maps[(tname, mname, recipe.name)] = (acc / (trial + 1)).reshape(grid_n, grid_n)
+                    torch.save(maps, cfg.out / "fields_paper-2d_heatmaps.pt")
     return {"maps": maps}
 
 
@@ -678,7 +680,6 @@ def run_benchmark(
         files += [writer.path, md]
         if "maps" in extra and extra["maps"]:
             files.append(plot_heatmaps(extra["maps"], out / f"fields_{s}_heatmaps.png"))
-            torch.save(extra["maps"], out / f"fields_{s}_heatmaps.pt")
         if s != "paper-2d" and summary:
             files.append(plot_db_vs_dim(summary, out / f"fields_{s}_db_vs_dim.png"))
         all_rows += writer.rows
