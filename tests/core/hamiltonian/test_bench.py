@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from ot_gradnets.core.hamiltonian._bench import parse_model_spec
+from ot_gradnets.core.hamiltonian._bench import FLOOR_LABEL, parse_model_spec
 from ot_gradnets.core.hamiltonian._cli import register
 
 
@@ -40,7 +40,8 @@ def test_bench_quick_writes_outputs(tmp_path, capsys):
     )
     assert code == 0
     rows = list(csv.DictReader((out / "hamiltonian.csv").open()))
-    assert [r["model"] for r in rows] == ["hnn(width=16)", "gradnet-m", "mlp"]
+    assert [r["model"] for r in rows] == ["hnn(width=16)", "gradnet-m", "mlp", FLOOR_LABEL]
+    assert float(rows[-1]["energy_drift_max"]) < 1e-10  # midpoint keeps q^2 + p^2 exactly
     assert all(r["system"] == "mass-spring" for r in rows)
     # equal parameter budgets: no model above the HNN's count
     counts = [int(r["n_parameters"]) for r in rows]
