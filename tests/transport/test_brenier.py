@@ -242,7 +242,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_weights():
 
 def test_callback_can_stop():
     x, y = _gmm(200), 2 * _gmm(200, seed=1)
-    tmap = BrenierMap(max_iter=50, random_state=0, callback=lambda est, s, v: s == 2).fit(x, y)
+    tmap = BrenierMap(
+        max_iter=50, random_state=0, verbose=True, callback=lambda est, s, v: s == 2
+    ).fit(x, y)
     assert tmap.n_iter_ == 3
 
 
