@@ -86,6 +86,8 @@ fig.savefig(out / "colour_transfer.png", dpi=70)
 # The palettes before and after
 # -----------------------------
 # Red-green projections of the colour clouds: the mapped china colours cover flower's palette.
+# Flower's palette piles up on the cube's faces (red = 0); a short fit (the default, seconds)
+# overshoots there, which the clipping above hides; ``--full`` fits closer.
 sub = rng.choice(n_pixels, 2000, replace=False)
 mapped = tmap.transform(x[sub])
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.3), sharex=True, sharey=True)
