@@ -7,18 +7,18 @@ map for the squared cost. Each loss is a small object with the same two methods:
 generator)`` returning the scalar to minimise (each loss draws its own minibatches, which lets the
 semi-dual keep warm starts per target sample).
 
-============== ================================================================================
-name           objective
-============== ================================================================================
-``"dual"``     Kantorovich semi-dual :math:`\mathbb{E}_P[F(x)] + \mathbb{E}_Q[F^*(y)]`, conjugates
-               by Newton with the exact Hessian, gradient by the envelope theorem
-``"w2"``       exact minibatch OT, :math:`W_2^2(T_\#\hat P_B, \hat Q_B)` by POT ``ot.emd2`` on the
-               cost :math:`|T(x)-y|^2`, differentiable through the cost matrix
-``"sinkhorn"`` debiased Sinkhorn divergence of GeomLoss, ``SamplesLoss("sinkhorn", p=2)``
-               (cost :math:`|x-y|^2/2`, :math:`\varepsilon = \text{blur}^2`)
-``"monge-ampere"`` squared residual of :math:`\log\det J_T(x) = \log p(x) - \log q(T(x))` on
-               source samples, for log-densities instead of target samples
-============== ================================================================================
+==================== ==========================================================================
+name                 objective
+==================== ==========================================================================
+``"dual"``           Kantorovich semi-dual :math:`\mathbb{E}_P[F(x)] + \mathbb{E}_Q[F^*(y)]`,
+                     conjugates by Newton with the exact Hessian, envelope-theorem gradient
+``"w2"``             exact minibatch OT, :math:`W_2^2(T_\#\hat P_B, \hat Q_B)` by POT
+                     ``ot.emd2`` on the cost :math:`|T(x)-y|^2`, differentiable through the cost
+``"sinkhorn"``       debiased Sinkhorn divergence of GeomLoss, ``SamplesLoss("sinkhorn", p=2)``
+                     (cost :math:`|x-y|^2/2`, :math:`\varepsilon = \text{blur}^2`)
+``"monge-ampere"``   squared residual of :math:`\log\det J_T(x) = \log p(x) - \log q(T(x))` on
+                     source samples, for log-densities instead of target samples
+==================== ==========================================================================
 
 References:
     B. Amos, "On amortizing convex conjugates for optimal transport", ICLR 2023, arXiv:2210.12153.
