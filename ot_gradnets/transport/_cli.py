@@ -137,7 +137,8 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = None) -> None:
     from ot_gradnets.transport._losses import LOSSES
 
-    p.add_argument("--loss", default="dual", choices=sorted(LOSSES), help="training loss")
+    sample_losses = sorted(name for name, cls in LOSSES.items() if cls.needs_target_samples)
+    p.add_argument("--loss", default="dual", choices=sample_losses, help="training loss")
     p.add_argument("--network", default=None, help="mgradnet-m (default) or mgradnet-c")
     p.add_argument("--width", type=int, default=None, help="hidden width")
     p.add_argument("--depth", type=int, default=None, help="modules / layers")
