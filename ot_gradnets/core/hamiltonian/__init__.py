@@ -16,6 +16,7 @@ Example:
     [0, 5]
 """
 
+from ._bench import BenchRow, run_benchmark
 from ._data import HamiltonianDataset, make_dataset
 from ._integrators import (
     INTEGRATORS,
@@ -82,4 +83,6 @@ __all__ = [
     "fit_field",
     "fit_fields",
     "predict_field",
+    "BenchRow",
+    "run_benchmark",
 ]

@@ -207,6 +207,11 @@ def fit_fields(
     n_steps = check_positive_int(n_steps, "n_steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     eval_every = check_positive_int(eval_every, "eval_every")
+    if isinstance(lr, Mapping) and set(lr) != set(models):
+        raise ValueError(
+            f"lr must give one learning rate per model: expected keys {sorted(models)}, got "
+            f"{sorted(lr)}."
+        )
     lrs = {k: lr[k] if isinstance(lr, Mapping) else lr for k in models}
     optimizers, results = {}, {}
     for name, model in models.items():

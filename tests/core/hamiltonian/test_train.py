@@ -12,6 +12,7 @@ from ot_gradnets.core.hamiltonian import (
     FitResult,
     HamiltonianField,
     fit_field,
+    fit_fields,
     make_dataset,
     predict_field,
 )
@@ -66,3 +67,23 @@ def test_fit_validation(data):
         fit_field(model, data.train_states, data.train_derivatives, n_steps=0)
     with pytest.raises(ValueError, match="2 columns"):
         fit_field(model, torch.zeros(5, 3), torch.zeros(5, 3))
+
+
+def test_fit_fields_lockstep_and_lr_mapping(data):
+    torch.manual_seed(0)
+    models = {
+        "a": HamiltonianField(GradNetM(2, width=4, num_modules=2)),
+        "b": HamiltonianField(PotentialMLP(2, width=4, depth=1)),
+    }
+    res = fit_fields(
+        models,
+        data.train_states,
+        data.train_derivatives,
+        n_steps=4,
+        eval_every=2,
+        lr={"a": 1e-2, "b": 1e-3},
+    )
+    assert set(res) == {"a", "b"} and res["a"].steps == res["b"].steps == [0, 2, 4]
+    assert all(r.step_cpu_time > 0 and len(r.cpu_time) == 3 for r in res.values())
+    with pytest.raises(ValueError, match="one learning rate per model"):
+        fit_fields(models, data.train_states, data.train_derivatives, n_steps=2, lr={"a": 1e-2})
