@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.integrate import solve_ivp
 from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
@@ -165,6 +164,8 @@ class HamiltonianSystem(abc.ABC):
         return self.time_derivative(s).numpy().reshape(-1)
 
     def _solve_ivp(self, s0: Tensor, t: Tensor, chunk_size: int) -> Tensor:
+        from scipy.integrate import solve_ivp  # lazy: scipy's import is slow
+
         t_np = t.numpy()
         chunks = []
         for start in range(0, s0.shape[0], chunk_size):
