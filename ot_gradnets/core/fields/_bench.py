@@ -257,6 +257,7 @@ class _Config:
     lrs: Sequence[float] | None
     verbose: bool
     out: Path
+    first_trial: int = 0
 
 
 def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
@@ -292,7 +293,7 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
             for mname in names:
                 budget = 94 if mname.endswith("-m") else 100
                 acc = torch.zeros(grid.shape[0])
-                for trial in range(trials):
+                for count, trial in enumerate(range(cfg.first_trial, cfg.first_trial + trials)):
                     model = _init_model(
                         lambda mname=mname, budget=budget, recipe=recipe: _build(
                             mname, 2, budget, _ARCH_2D, recipe, exact=True
@@ -334,7 +335,7 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
                         }
                     )
                     # mean over the trials so far, saved after each (a killed run keeps them)
-                    maps[(tname, mname, recipe.name)] = (acc / (trial + 1)).reshape(grid_n, grid_n)
+                    maps[(tname, mname, recipe.name)] = (acc / (count + 1)).reshape(grid_n, grid_n)
                     torch.save(maps, cfg.out / "fields_paper-2d_heatmaps.pt")
     return {"maps": maps}
 
@@ -390,7 +391,7 @@ def _run_fresh(
                             }
                         )
                         continue
-                    for trial in range(trials):
+                    for trial in range(cfg.first_trial, cfg.first_trial + trials):
 
                         def make(
                             mname: str = mname, dim: int = dim, recipe: Recipe = recipe
@@ -613,6 +614,7 @@ def run_benchmark(
     recipes: Sequence[str] = ("paper",),
     lrs: Sequence[float] | None = None,
     verbose: bool = False,
+    first_trial: int = 0,
 ) -> BenchResult:
     """Run a benchmark suite and write its tables and figures to ``out``.
 
@@ -626,6 +628,7 @@ def run_benchmark(
         recipes: names from :data:`RECIPES`.
         lrs: override the recipes' candidate learning rates (polymax/highdim).
         verbose: progress bars.
+        first_trial: index (and seed) of the first trial, to add trials to an earlier run.
 
     Returns:
         A :class:`BenchResult`.
@@ -660,6 +663,7 @@ def run_benchmark(
         lrs=lrs,
         verbose=verbose,
         out=out,
+        first_trial=int(first_trial),
     )
     start = time.perf_counter()
     files: list[Path] = []

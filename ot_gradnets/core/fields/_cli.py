@@ -35,6 +35,7 @@ def _run(args: argparse.Namespace) -> int:
         recipes=args.recipe,
         lrs=args.lrs,
         verbose=args.verbose,
+        first_trial=args.first_trial,
     )
     for path in res.files:
         print(f"wrote {path}")
@@ -89,6 +90,9 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         type=_floats,
         default=None,
         help="override the candidate learning rates (polymax/highdim)",
+    )
+    p.add_argument(
+        "--first-trial", type=int, default=0, help="index (seed) of the first trial (default 0)"
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     p.add_argument("--verbose", action="store_true", help="progress bars")

@@ -138,3 +138,10 @@ def test_default_init_is_left_alone():
     before = [p.clone() for p in net.parameters()]
     INITS["default"](net)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def test_first_trial_offsets_trial_indices(tmp_path):
+    res = run_benchmark(
+        "paper-2d", tmp_path, quick=True, models=["gradnet-c"], trials=1, first_trial=3
+    )
+    assert [int(r["trial"]) for r in res.rows] == [3]
