@@ -112,6 +112,29 @@ class _Cascade(GradientNetwork):
         for act in self.activations:
             if hasattr(act, "reset_parameters"):
                 act.reset_parameters()
+        self._normalise_output_scale()
+
+    @torch.no_grad()
+    def _normalise_output_scale(self) -> None:
+        r"""Rescale the last :math:`\alpha` so that :math:`\mathrm{tr}|J_N(0)| = d` at initialisation.
+
+        :math:`N = W^T g(Wx)` sums over the ``width`` units, so with plain initialisation its
+        slope (and output) grows linearly with the width: a 2,000-unit cascade would start 100x
+        too steep. Normalising the mean absolute curvature at the origin to one makes the initial
+        map of order :math:`x` whatever the width.
+        """
+        if self.W.is_meta:  # parameter counting on the meta device: nothing to normalise
+            return
+        diag = self._diag(torch.zeros(self.width, dtype=self.W.dtype, device=self.W.device))
+        trace = float((diag.abs() * (self.W * self.W).sum(-1)).sum())
+        if not math.isfinite(trace) or trace <= 0:
+            return
+        scale = self.dim / trace
+        if self.is_monotone:  # alpha = sp(raw): set sp(raw') = scale * sp(raw)
+            target = F.softplus(self.alpha[-1]) * scale
+            self.alpha[-1].copy_(target + torch.log(-torch.expm1(-target)))
+        else:
+            self.alpha[-1].mul_(scale)
 
     def _g(self, u: Tensor) -> Tensor:
         """The elementwise cascade :math:`g(u)` (shape ``(*, width)``)."""
