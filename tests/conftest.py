@@ -11,7 +11,8 @@ settings.register_profile("default", max_examples=15, deadline=None, derandomize
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile("default")
 
-torch.set_num_threads(min(torch.get_num_threads(), 2))
+# One thread: the suite is many small ops, and on a shared machine threads only add contention.
+torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -148,7 +148,7 @@ class _Cascade(GradientNetwork):
         return alpha[-1] * t
 
     def _sharpness(self) -> Tensor:
-        """Bound on :math:`|dz_{L-1}/du|` per unit: :math:`|\beta_l| + |\alpha_{l-1}|\\sup|\\sigma'|\\,\\cdot`."""
+        r"""Bound on :math:`|dz_{L-1}/du|` per unit: :math:`\Delta_l \le |\beta_l| + |\alpha_{l-1}|\sup|\sigma'|\,\Delta_{l-1}`."""
         with torch.no_grad():
             alpha, beta = self._scales()
             bound = beta[0].abs()
