@@ -105,9 +105,15 @@ class _Cascade(GradientNetwork):
         with torch.no_grad():
             nn.init.uniform_(self.W, -bound, bound)
             nn.init.uniform_(self.b, -1.0, 1.0)
-            one = math.log(math.e - 1.0)  # sp^-1(1): unit scales for the monotone network
-            self.alpha.fill_(one if self.is_monotone else 1.0)
-            self.beta.fill_(one if self.is_monotone else 1.0)
+            if self.is_monotone:  # sp^-1(1): unit scales
+                self.alpha.fill_(math.log(math.e - 1.0))
+                self.beta.fill_(math.log(math.e - 1.0))
+            else:
+                # Signed scales of both signs (as in the authors' code): starting every unit
+                # with +1 scales makes a GradNet-C start convex, and it stalls on non-convex
+                # targets (measured on the paper's 2-D non-convex field).
+                nn.init.uniform_(self.alpha, -0.5, 0.5)
+                nn.init.uniform_(self.beta, -0.5, 0.5)
             self.c.zero_()
         for act in self.activations:
             if hasattr(act, "reset_parameters"):
