@@ -90,15 +90,18 @@ class TransportPair(abc.ABC):
     def dim(self) -> int:
         """Dimension :math:`d` of the source and target."""
 
-    @property
-    @abc.abstractmethod
-    def dtype(self) -> torch.dtype:
-        """Dtype of drawn samples."""
+    # Concrete pairs are frozen dataclasses with ``sample_dtype`` and ``sample_device`` fields
+    # (not annotated here: base-class annotations would become dataclass fields).
 
     @property
-    @abc.abstractmethod
+    def dtype(self) -> torch.dtype:
+        """Dtype of drawn samples."""
+        return self.sample_dtype  # type: ignore[attr-defined]
+
+    @property
     def device(self) -> torch.device:
         """Device of drawn samples."""
+        return torch.device(self.sample_device)  # type: ignore[attr-defined]
 
     @abc.abstractmethod
     def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
@@ -181,14 +184,6 @@ class GaussianPair(TransportPair):
     @property
     def dim(self) -> int:
         return int(self.mean_source.shape[0])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.sample_dtype
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.sample_device)
 
     def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
@@ -345,14 +340,6 @@ class GMMConvexPair(TransportPair):
     @property
     def dim(self) -> int:
         return int(self.means.shape[1])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.sample_dtype
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.sample_device)
 
     def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
