@@ -17,7 +17,7 @@ Example:
 """
 
 from ._bench import BenchRow, run_benchmark
-from ._data import HamiltonianDataset, make_dataset
+from ._data import HamiltonianDataset, make_dataset, split_validation
 from ._integrators import (
     INTEGRATORS,
     implicit_midpoint_step,
@@ -48,7 +48,7 @@ from ._systems import (
     make_system,
     symplectic_matrix,
 )
-from ._train import FitResult, fit_field, fit_fields, predict_field
+from ._train import FitResult, LRSelection, fit_field, fit_fields, predict_field, select_lr
 
 __all__ = [
     "HamiltonianSystem",
@@ -64,6 +64,7 @@ __all__ = [
     "apply_j",
     "HamiltonianDataset",
     "make_dataset",
+    "split_validation",
     "HamiltonianField",
     "MODEL_NAMES",
     "make_hamiltonian_model",
@@ -83,6 +84,8 @@ __all__ = [
     "fit_field",
     "fit_fields",
     "predict_field",
+    "LRSelection",
+    "select_lr",
     "BenchRow",
     "run_benchmark",
 ]

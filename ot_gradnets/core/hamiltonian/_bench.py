@@ -3,6 +3,10 @@ r"""The ``hamiltonian`` benchmark: learned fields against HNN at equal parameter
 For each system the runner builds the protocol dataset, trains every model with the same data,
 batch size, number of steps and seed, and measures in the same process:
 
+- learning rates: fixed per model, or (``lr=auto``) chosen before training by
+  :func:`select_lr`, short probes scored on trajectories held out of the *training* split; the
+  final model is then trained from scratch on the full training split. The test split serves
+  only the reported numbers below;
 - test derivative error on clean states, in dB (summed over coordinates) and as HNN's
   per-coordinate MSE;
 - training step time and the training wall time (and steps) until the model first reached the
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,9 +40,19 @@ from ._integrators import INTEGRATORS, rollout
 from ._metrics import energy_mse, relative_energy_drift, trajectory_error
 from ._models import HamiltonianField, make_hamiltonian_model
 from ._systems import SYSTEMS, make_system
-from ._train import FitResult, fit_fields
+from ._train import FitResult, LRSelection, fit_fields, select_lr
 
-__all__ = ["ModelSpec", "BenchRow", "parse_model_spec", "run_benchmark", "DEFAULT_MODEL_KWARGS"]
+__all__ = [
+    "ModelSpec",
+    "BenchRow",
+    "parse_model_spec",
+    "run_benchmark",
+    "DEFAULT_MODEL_KWARGS",
+    "DEFAULT_LR_GRID",
+]
+
+#: Candidate learning rates of ``lr=auto`` model specs.
+DEFAULT_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
 
 #: Model label of the row that rolls out the *true* field with the same integrator: the floor that
 #: integration alone puts under the energy and trajectory columns.
@@ -57,10 +72,14 @@ DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class ModelSpec:
-    """A model to benchmark: registry ``name``, learning rate and architecture options."""
+    """A model to benchmark: registry ``name``, learning rate and architecture options.
+
+    ``lr="auto"`` selects the learning rate on a validation split of the training data
+    (:func:`select_lr`).
+    """
 
     name: str
-    lr: float = 1e-3
+    lr: float | str = 1e-3
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,21 +111,31 @@ def _parse_value(text: str) -> Any:
 
 
 def parse_model_spec(text: str) -> ModelSpec:
-    """Parse ``"name"`` or ``"name:key=value,key=value"`` (``lr`` sets the learning rate).
+    """Parse ``"name"`` or ``"name:key=value,key=value"``.
+
+    ``lr`` sets the learning rate: a number, or ``auto`` to select it on a validation split of
+    the training trajectories (see :func:`run_benchmark`).
 
     Example:
         >>> parse_model_spec("gradnet-m:num_modules=32,lr=1e-2")
         ModelSpec(name='gradnet-m', lr=0.01, kwargs={'num_modules': 32})
+        >>> parse_model_spec("mlp:lr=auto").lr
+        'auto'
     """
     name, _, rest = text.partition(":")
     kwargs = dict(DEFAULT_MODEL_KWARGS.get(_base(name), {}))
-    lr = 1e-3
+    lr: float | str = 1e-3
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"model option {item!r} in {text!r} must look like key=value.")
         if key == "lr":
-            lr = float(value)
+            try:
+                lr = "auto" if value == "auto" else float(value)
+            except ValueError:
+                raise ValueError(
+                    f"lr in {text!r} must be a number or 'auto', got {value!r}."
+                ) from None
         else:
             kwargs[key] = _parse_value(value)
     return ModelSpec(name=name, lr=lr, kwargs=kwargs)
@@ -122,6 +151,10 @@ class BenchRow:
     n_parameters: int
     width: int
     lr: float
+    lr_selection: str
+    probe_val_db: str
+    probe_time_s: float
+    probe_cpu_s: float
     n_steps: int
     test_db: float
     test_mse_per_coord: float
@@ -211,6 +244,9 @@ def run_benchmark(
     rollout_method: str = "implicit-midpoint",
     step_size: float | None = 0.05,
     seed: int = 0,
+    lr_grid: Sequence[float] = DEFAULT_LR_GRID,
+    probe_steps: int = 1000,
+    val_fraction: float = 0.2,
     figures: bool = True,
     verbose: bool = False,
 ) -> list[BenchRow]:
@@ -220,7 +256,11 @@ def run_benchmark(
         systems: registry names of :data:`SYSTEMS`.
         models: model specs (see :func:`parse_model_spec`); ``"hnn"`` is the reference whose final
             accuracy defines the time-to-reach columns, and whose parameter count is the budget
-            of the others when ``budget`` is ``None``.
+            of the others when ``budget`` is ``None``. A spec with ``lr=auto`` gets the
+            candidate of ``lr_grid`` with the best validation score of :func:`select_lr`
+            (``probe_steps`` steps each, the last ``val_fraction`` of the training
+            trajectories held out, same seed, batch size and initialisation as the final
+            model); the test split is not used for it.
         out_dir: output folder (created).
         budget: parameter budget of every non-HNN model (and of HNN itself when given).
         n_steps, batch_size, eval_every: training protocol (HNN: 10,000 steps of 200).
@@ -229,7 +269,10 @@ def run_benchmark(
         horizon_factor: rollout horizon in units of the training window.
         rollout_method: integrator of every model's rollout (:data:`INTEGRATORS`).
         step_size: integrator step.
-        seed: seed of data, initialisation and minibatches.
+        seed: seed of data, initialisation, minibatches and the validation split.
+        lr_grid: candidate learning rates of ``lr=auto`` specs.
+        probe_steps: training steps of each learning-rate probe.
+        val_fraction: fraction of the training trajectories held out by the probes.
         figures: whether to draw the figures (needs matplotlib).
         verbose: progress bars.
 
@@ -256,10 +299,30 @@ def run_benchmark(
         if sys_budget is None:
             hnn_spec = next((s for s in specs if s.name == "hnn"), parse_model_spec("hnn"))
             sys_budget = count_parameters(_build(hnn_spec, dim, None))
+        spec_budget = {s.label: budget if s.name == "hnn" else sys_budget for s in specs}
+        selections: dict[str, LRSelection] = {}
+        for spec in specs:
+            if spec.lr == "auto":
+                selections[spec.label] = select_lr(
+                    functools.partial(_build, spec, dim, spec_budget[spec.label]),
+                    data,
+                    lrs=lr_grid,
+                    n_steps=probe_steps,
+                    batch_size=batch_size,
+                    eval_every=eval_every,
+                    val_fraction=val_fraction,
+                    seed=seed,
+                    verbose=verbose,
+                )
+            elif isinstance(spec.lr, str) or not spec.lr >= 0:
+                raise ValueError(f"lr of {spec.label!r} must be a number or 'auto'.")
+        lrs = {
+            s.label: selections[s.label].lr if s.label in selections else float(s.lr) for s in specs
+        }
         trained: dict[str, HamiltonianField] = {}
         for spec in specs:
             torch.manual_seed(seed)
-            trained[spec.label] = _build(spec, dim, budget if spec.name == "hnn" else sys_budget)
+            trained[spec.label] = _build(spec, dim, spec_budget[spec.label])
         fits: dict[str, FitResult] = fit_fields(
             trained,
             data.train_states,
@@ -268,7 +331,7 @@ def run_benchmark(
             data.test_derivatives,
             n_steps=n_steps,
             batch_size=batch_size,
-            lr={spec.label: spec.lr for spec in specs},
+            lr=lrs,
             eval_every=eval_every,
             generator=torch.Generator().manual_seed(seed),
             verbose=verbose,
@@ -303,6 +366,7 @@ def run_benchmark(
                 n_out=201,
             )
             rolls[spec.label] = ro
+            sel = selections.get(spec.label)
             rows.append(
                 BenchRow(
                     system=sys_name,
@@ -310,7 +374,15 @@ def run_benchmark(
                     model=spec.label,
                     n_parameters=res.n_parameters,
                     width=_width(model),
-                    lr=spec.lr,
+                    lr=lrs[spec.label],
+                    lr_selection="fixed" if sel is None else "validation",
+                    probe_val_db=""
+                    if sel is None
+                    else " ".join(
+                        f"{lr:g}:{db:.2f}" for lr, db in zip(sel.lrs, sel.val_db, strict=True)
+                    ),
+                    probe_time_s=math.nan if sel is None else sel.wall_time,
+                    probe_cpu_s=math.nan if sel is None else sel.cpu_time,
                     n_steps=n_steps,
                     test_db=res.final_db,
                     test_mse_per_coord=res.test_mse[-1],
@@ -342,6 +414,10 @@ def run_benchmark(
                 n_parameters=0,
                 width=0,
                 lr=nan,
+                lr_selection="",
+                probe_val_db="",
+                probe_time_s=nan,
+                probe_cpu_s=nan,
                 n_steps=0,
                 test_db=nan,
                 test_mse_per_coord=nan,
@@ -391,16 +467,23 @@ def _fmt(x: float, spec: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def _lr_cell(r: BenchRow) -> str:
+    if r.lr_selection != "validation":
+        return _fmt(r.lr, "g")
+    return f"{r.lr:g} val ({r.probe_val_db})"
+
+
 def format_table(rows: Sequence[BenchRow]) -> str:
     """Markdown table of benchmark rows (dB sums the squared error over state coordinates)."""
     head = (
-        "| system | model | params | test dB (sum) | MSE/coord | step ms (wall/CPU) | "
+        "| system | model | params | lr (probe val dB) | test dB (sum) | MSE/coord | step ms (wall/CPU) | "
         "train s (wall/CPU) | s to HNN dB (wall/CPU) | steps to HNN dB | energy MSE | "
         "max rel. drift | horizon | traj. err at horizon |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     body = "".join(
-        f"| {r.system} ({r.dim}-D) | {r.model} | {r.n_parameters} | {_fmt(r.test_db, '.2f')} | "
+        f"| {r.system} ({r.dim}-D) | {r.model} | {r.n_parameters} | {_lr_cell(r)} | "
+        f"{_fmt(r.test_db, '.2f')} | "
         f"{_fmt(r.test_mse_per_coord, '.2e')} | {_fmt(r.step_time_ms, '.2f')} / "
         f"{_fmt(r.step_cpu_ms, '.2f')} | {_fmt(r.train_time_s, '.1f')} / "
         f"{_fmt(r.train_cpu_s, '.1f')} | {_fmt(r.time_to_hnn_s, '.1f')} / "
@@ -411,7 +494,10 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         for r in rows
     )
     note = (
-        "\ndB = 10 log10 of the squared derivative error summed over the state's coordinates and "
+        "\nlr: the learning rate of the final model; 'val' marks one selected by probes scored "
+        "on trajectories held out of the training split (validation dB per candidate in "
+        "brackets; the test split is not used). "
+        "dB = 10 log10 of the squared derivative error summed over the state's coordinates and "
         "averaged over clean test states; MSE/coord is HNN's convention (dB = 10 log10(dim * "
         "MSE)). Time to HNN dB: training seconds (evaluation excluded) until the test error first "
         "reached HNN's final test error; all models trained in lockstep on the same batches, "

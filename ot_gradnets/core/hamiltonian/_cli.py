@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from ._bench import run_benchmark
+from ._bench import DEFAULT_LR_GRID, run_benchmark
 from ._integrators import INTEGRATORS
 from ._systems import SYSTEMS
 
@@ -18,6 +18,7 @@ _QUICK = {
     "n_rollouts": 3,
     "horizon_factor": 1.0,
     "step_size": 0.1,
+    "probe_steps": 20,
 }
 
 
@@ -30,7 +31,9 @@ def _run(args: argparse.Namespace) -> int:
         ["mass-spring", "pendulum"] if args.quick else ["two-body", "spring-chain"]
     )
     models = args.models or (
-        ["hnn:width=16", "gradnet-m", "mlp"] if args.quick else ["hnn", "gradnet-m", "mlp"]
+        ["hnn:width=16", "gradnet-m", "mlp"]
+        if args.quick
+        else ["hnn", "gradnet-m:lr=auto", "mlp:lr=auto"]
     )
     opts: dict[str, Any] = {
         "n_steps": args.steps,
@@ -39,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         "n_rollouts": args.rollouts,
         "horizon_factor": args.horizon,
         "step_size": args.step_size,
+        "probe_steps": args.probe_steps,
     }
     if args.quick:
         opts = {k: (v if v is not None else _QUICK[k]) for k, v in opts.items()}
@@ -48,6 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         "n_rollouts": 16,
         "horizon_factor": 10.0,
         "step_size": 0.05,
+        "probe_steps": 1000,
     }
     opts = {k: (v if v is not None else defaults.get(k)) for k, v in opts.items()}
     tic = time.perf_counter()
@@ -59,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         rollout_method=args.rollout_method,
         seed=args.seed,
+        lr_grid=args.lr_grid,
+        val_fraction=args.val_fraction,
         figures=not args.no_figures,
         verbose=args.verbose,
         **opts,
@@ -95,8 +102,29 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         "--models",
         nargs="+",
         default=None,
-        help="model specs NAME[:key=value,...], e.g. gradnet-m:num_modules=32,lr=1e-2 "
-        "(names: hnn, mlp, and the core MODELS); default hnn gradnet-m mlp",
+        help="model specs NAME[:key=value,...], e.g. gradnet-m:num_modules=32,lr=1e-2; "
+        "lr=auto selects the learning rate from --lr-grid on trajectories held out of the "
+        "training split (names: hnn, mlp, and the core MODELS); default hnn gradnet-m:lr=auto "
+        "mlp:lr=auto",
+    )
+    p.add_argument(
+        "--lr-grid",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_LR_GRID),
+        help="candidate learning rates of lr=auto models (default 1e-3 3e-3 1e-2)",
+    )
+    p.add_argument(
+        "--probe-steps",
+        type=int,
+        default=None,
+        help="training steps of each learning-rate probe (default 1000; quick: 20)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of the training trajectories held out to select lr=auto (default 0.2)",
     )
     p.add_argument("--quick", action="store_true", help="tiny run for tests (seconds)")
     p.add_argument("--out", default="out/hamiltonian", help="output folder")

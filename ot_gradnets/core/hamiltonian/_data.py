@@ -11,7 +11,7 @@ from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 
 from ._systems import HamiltonianSystem, make_system
 
-__all__ = ["HamiltonianDataset", "make_dataset"]
+__all__ = ["HamiltonianDataset", "make_dataset", "split_validation"]
 
 
 @dataclass
@@ -132,4 +132,57 @@ def make_dataset(
         test_states=cast(test_traj.reshape(-1, sys.dim)),
         test_derivatives=cast(test_der.reshape(-1, sys.dim)),
         noise_std=noise,
+    )
+
+
+def split_validation(
+    data: HamiltonianDataset, val_fraction: float = 0.2, seed: int = 0
+) -> HamiltonianDataset:
+    r"""Hold out whole *training* trajectories as a validation set, for model selection.
+
+    A seeded random ``round(val_fraction * B_train)`` of the training trajectories (at least one,
+    at most ``B_train - 1``) is held out **by trajectory**, so no validation state lies on an
+    orbit seen in training. Only the ``train_*`` fields of ``data`` are read: the test split never
+    enters model selection.
+
+    Args:
+        data: a dataset from :func:`make_dataset`.
+        val_fraction: fraction of the training trajectories held out, in ``(0, 1)``.
+        seed: seed of the held-out choice.
+
+    Returns:
+        A :class:`HamiltonianDataset` whose ``train_*`` fields are the kept training trajectories
+        (with their noisy inputs, if any) and whose ``test_*`` fields are the held-out ones, with
+        **clean** states like a test set; any routine that evaluates on ``test_*`` then
+        evaluates on validation data.
+
+    Example:
+        >>> data = make_dataset("mass-spring", n_trajectories=12, n_points=5, noise_std=0.0)
+        >>> val = split_validation(data, 0.25)
+        >>> val.train_trajectories.shape[0], val.test_trajectories.shape[0]
+        (4, 2)
+    """
+    frac = float(val_fraction)
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}.")
+    traj = data.train_trajectories
+    n, n_pts, dim = traj.shape
+    if n < 2:
+        raise ValueError(f"data has {n} training trajectory; at least 2 are needed to split.")
+    n_val = min(max(int(round(frac * n)), 1), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    val_idx = perm[:n_val].sort().values.to(traj.device)
+    fit_idx = perm[n_val:].sort().values.to(traj.device)
+    states = data.train_states.reshape(n, n_pts, dim)
+    derivs = data.train_derivatives.reshape(n, n_pts, dim)
+    return HamiltonianDataset(
+        system=data.system,
+        t=data.t,
+        train_trajectories=traj[fit_idx],
+        test_trajectories=traj[val_idx],
+        train_states=states[fit_idx].reshape(-1, dim),
+        train_derivatives=derivs[fit_idx].reshape(-1, dim),
+        test_states=traj[val_idx].reshape(-1, dim),
+        test_derivatives=derivs[val_idx].reshape(-1, dim),
+        noise_std=data.noise_std,
     )

@@ -66,3 +66,32 @@ def test_parse_model_spec():
     assert spec.label == "gradnet-c(depth=2,activation=weighted-tanh,lr=0.003)"
     with pytest.raises(ValueError, match="key=value"):
         parse_model_spec("gradnet-m:oops")
+
+
+def test_bench_auto_lr_selects_on_validation(tmp_path):
+    from ot_gradnets.core.hamiltonian import run_benchmark
+
+    rows = run_benchmark(
+        systems=["mass-spring"],
+        models=["hnn:width=8", "gradnet-m:lr=auto,num_modules=2"],
+        out_dir=tmp_path,
+        n_steps=10,
+        eval_every=5,
+        n_trajectories=10,
+        n_rollouts=2,
+        horizon_factor=1.0,
+        step_size=0.1,
+        lr_grid=(1e-5, 1e-2),
+        probe_steps=20,
+        figures=False,
+    )
+    hnn, gm = rows[0], rows[1]
+    assert (hnn.lr, hnn.lr_selection, hnn.probe_val_db) == (1e-3, "fixed", "")
+    assert gm.model == "gradnet-m(num_modules=2,lr=auto)" and gm.lr_selection == "validation"
+    scores = dict(item.split(":") for item in gm.probe_val_db.split())
+    assert set(scores) == {"1e-05", "0.01"}
+    assert gm.lr == float(min(scores, key=lambda k: float(scores[k])))
+    assert gm.probe_cpu_s > 0
+    assert "val (1e-05:" in (tmp_path / "hamiltonian.md").read_text()
+    with pytest.raises(ValueError, match="number or 'auto'"):
+        parse_model_spec("mlp:lr=fast")
