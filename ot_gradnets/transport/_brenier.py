@@ -393,8 +393,11 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         loss_fn = make_loss(self.loss, **options)
         gen = self._generator()
 
-        with torch.random.fork_rng(devices=[]):  # network initialisation from random_state
-            torch.manual_seed(int(torch.randint(2**62, (), generator=gen)))
+        # Network initialisation from random_state: built on the CPU from the CPU generator only
+        # (torch.manual_seed would also reseed, and leave changed, the global CUDA generators),
+        # so the same seed gives the same initial network on every device.
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+            torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=gen)))
             net = self._build_network(dim, dtype, device)
         if y_ref is not None:
             self._init_linear(net, x_ref, y_ref)

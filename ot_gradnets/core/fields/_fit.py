@@ -425,9 +425,10 @@ def fit_affine(
     done = 0
     while done < n:
         m = min(8192, n - done)
-        x = target.sample(m, generator=generator).to(torch.float64)
+        xs = target.sample(m, generator=generator)  # on the generator's or the target's device
         with torch.no_grad():
-            y = target(x.to(target._ref().dtype)).to(torch.float64)
+            y = target(xs).to("cpu", torch.float64)
+        x = xs.to("cpu", torch.float64)  # the normal equations are accumulated on the CPU
         xa = torch.cat([x, torch.ones(m, 1, dtype=torch.float64)], dim=1)
         gram += xa.T @ xa
         cross += xa.T @ y

@@ -1,9 +1,9 @@
 r"""Target gradient fields :math:`\nabla F` with known potentials, for regression benchmarks.
 
 Every target is an ``nn.Module`` with the interface of the networks: ``target(x)`` is
-:math:`\nabla F(x)`, ``target.potential(x)`` is :math:`F(x)`, constant matrices are buffers (so
-``.to()`` moves them), and :meth:`Target.sample` draws uniform points of its box domain from a
-``torch.Generator``. The registry :data:`TARGETS` maps names to classes; :func:`make_target`
+:math:`\nabla F(x)`, ``target.potential(x)`` is :math:`F(x)` (both in the dtype and on the device
+of ``x``), constant matrices are buffers (so ``.to()`` moves them), and :meth:`Target.sample`
+draws uniform points of its box domain from a ``torch.Generator``. The registry :data:`TARGETS` maps names to classes; :func:`make_target`
 builds one by name.
 
 The two 2-D targets and PolyMax are those of Chaudhari, Pranav and Moura (2025); the two
@@ -94,10 +94,12 @@ class Target(nn.Module, abc.ABC):
 
         Args:
             n_samples: number of points.
-            generator: source of randomness (a ``torch.Generator`` on ``device``); the global
-                generator when ``None``.
-            dtype, device: of the result; by default the target's (float32 on the CPU unless
-                moved with ``.to()``/``.double()``).
+            generator: source of randomness (a ``torch.Generator`` on any device); the global
+                generator when ``None``. Points are drawn on the generator's device and then
+                moved to ``device``, so a CPU generator gives the same points on every device.
+            dtype, device: of the result; by default the target's dtype (float32 unless moved
+                with ``.to()``/``.double()``) and the generator's device (the target's without
+                a generator).
 
         Returns:
             Tensor of shape ``(n_samples, dim)``.
@@ -107,8 +109,9 @@ class Target(nn.Module, abc.ABC):
         dtype = dtype or ref.dtype
         if device is None:
             device = generator.device if generator is not None else ref.device
-        u = torch.rand(n, self.dim, generator=generator, dtype=dtype, device=device)
-        return self.low + (self.high - self.low) * u
+        draw_on = generator.device if generator is not None else device
+        u = torch.rand(n, self.dim, generator=generator, dtype=dtype, device=draw_on)
+        return self.low + (self.high - self.low) * u.to(device)
 
     def grid(self, n: int = 100) -> Tensor:
         r"""The ``n x n`` grid of the 2-D domain (``indexing="xy"``), shape ``(n * n, 2)``.
@@ -286,7 +289,7 @@ class PolyMax(Target):
 
     def _quad(self, x: Tensor) -> tuple[Tensor, Tensor]:
         y = x - 0.5
-        ay = torch.einsum("kij,...j->...ki", self.matrices.to(x.dtype), y)  # (*, 3, d)
+        ay = torch.einsum("kij,...j->...ki", self.matrices.to(x), y)  # (*, 3, d)
         q = (ay * y.unsqueeze(-2)).sum(-1)  # (*, 3)
         return ay, q
 
@@ -340,17 +343,17 @@ class _Ridge(Target):
     def forward(self, x: Tensor) -> Tensor:
         check_last_dim(x, self.dim)
         y = x - 0.5
-        s = y @ self.directions.to(x.dtype).T  # (*, K)
+        s = y @ self.directions.to(x).T  # (*, K)
         _, dg = self._ridge(s)
-        out = y @ self.quadratic.to(x.dtype) + dg @ self.directions.to(x.dtype)
+        out = y @ self.quadratic.to(x) + dg @ self.directions.to(x)
         return out / self.norm_constant
 
     def potential(self, x: Tensor) -> Tensor:
         check_last_dim(x, self.dim)
         y = x - 0.5
-        s = y @ self.directions.to(x.dtype).T
+        s = y @ self.directions.to(x).T
         gv, _ = self._ridge(s)
-        quad = 0.5 * ((y @ self.quadratic.to(x.dtype)) * y).sum(-1)
+        quad = 0.5 * ((y @ self.quadratic.to(x)) * y).sum(-1)
         return (quad + gv.sum(-1)) / self.norm_constant
 
     def extra_repr(self) -> str:
@@ -412,7 +415,7 @@ class RidgeConvex(_Ridge):
         self._finish(dtype)
 
     def _ridge(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        z = self.sharpness * (s - 0.5 * self.offsets.to(s.dtype))
+        z = self.sharpness * (s - 0.5 * self.offsets.to(s))
         a = z.abs()
         log_cosh = a + nn.functional.softplus(-2.0 * a) - math.log(2.0)  # stable log cosh
         return log_cosh / self.sharpness, torch.tanh(z)
@@ -463,7 +466,7 @@ class RidgeNonConvex(_Ridge):
         self._finish(dtype)
 
     def _ridge(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        arg = self.frequency * s + 2 * math.pi * self.offsets.to(s.dtype)
+        arg = self.frequency * s + 2 * math.pi * self.offsets.to(s)
         return torch.cos(arg) / self.frequency, -torch.sin(arg)
 
 
