@@ -596,3 +596,17 @@ def test_hamiltonian_training_and_metrics_on_device(device):
     drift = on(H.relative_energy_drift(energy, truth), x)
     assert float(drift.max()) < 1e-5  # the exact flow conserves H (float32 rounding)
     on(H.trajectory_error(roll, truth), x)
+
+
+def test_hamiltonian_validation_split_and_select_lr_on_device(device):
+    data = H.make_dataset("mass-spring", n_trajectories=8, n_points=5, noise_std=0.0, device=device)
+    probe = torch.empty(0, device=device)
+    val = H.split_validation(data, 0.25)
+    for name in ("train_trajectories", "test_trajectories", "train_states", "test_derivatives"):
+        on(getattr(val, name), probe, torch.float32)
+
+    def make_model():
+        return H.make_hamiltonian_model("gradnet-m", 2, width=8, num_modules=2).to(device)
+
+    sel = H.select_lr(make_model, data, lrs=[1e-3, 1e-2], n_steps=4, batch_size=8, eval_every=2)
+    assert sel.lr in (1e-3, 1e-2) and all(math.isfinite(v) for v in sel.val_db)
