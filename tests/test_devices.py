@@ -282,6 +282,19 @@ def test_brenier_map_device_argument(device):
     assert out32.dtype == torch.float32 and out32.device == x_cpu.device
 
 
+def test_brenier_map_takes_a_generator_on_the_device(device):
+    """A generator on the data's device seeds the fit reproducibly (minibatches drawn on CPU)."""
+    x, y = gaussian_data(device, torch.float32)
+    maps = [
+        BrenierMap(width=8, depth=2, batch_size=32, max_iter=3)
+        .set_params(random_state=torch.Generator(device=device).manual_seed(7))
+        .fit(x, y)
+        for _ in range(2)
+    ]
+    out = [m.transform(x[:4]) for m in maps]
+    assert out[0].device == x.device and torch.equal(out[0], out[1])
+
+
 @pytest.fixture(scope="module", params=DTYPES, ids=DTYPE_IDS)
 def fitted(request, device):
     dtype = request.param

@@ -147,7 +147,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         time_limit: wall-clock budget of :meth:`fit` in seconds (``None``: no limit).
         blur: GeomLoss blur (``loss="sinkhorn"``), :math:`\varepsilon = \text{blur}^2`.
         strong_convexity: :math:`\mu \ge 0` added as :math:`\mu x` to a named network.
-        random_state: seed (int) or ``torch.Generator`` for initialisation and minibatches.
+        random_state: seed (int) or ``torch.Generator`` for initialisation and minibatches (a
+            generator on another device seeds a CPU one, on which minibatches are drawn).
         verbose: show a tqdm progress bar.
         device: device to train on; ``None`` follows ``X``.
         dtype: dtype to train in; ``None`` follows ``X`` (float64 arrays train in float64).
@@ -263,7 +264,12 @@ class BrenierMap(TransformerMixin, BaseEstimator):
 
     def _generator(self) -> torch.Generator:
         if isinstance(self.random_state, torch.Generator):
-            return self.random_state
+            if self.random_state.device.type == "cpu":
+                return self.random_state
+            # Minibatch indices are drawn on the CPU: seed a CPU generator from the given one.
+            src = self.random_state
+            seed = int(torch.randint(2**62, (), generator=src, device=src.device))
+            return torch.Generator().manual_seed(seed)
         gen = torch.Generator()
         if self.random_state is None:
             gen.seed()

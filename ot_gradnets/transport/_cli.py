@@ -330,6 +330,14 @@ def register(sub: Any, bench_sub: Any) -> None:
     p.add_argument(
         "--time-limit", type=float, default=None, help="seconds of training per method and pair"
     )
+    p.add_argument(
+        "--pairs", nargs="+", default=None, help="gaussian and/or gmm-convex (default: both)"
+    )
+    p.add_argument(
+        "--n-train", type=int, default=None, help="training samples per distribution (20000)"
+    )
+    p.add_argument("--n-test", type=int, default=None, help="test points (10000)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="seed of the pairs and the solvers")
     p.add_argument("--out", default="out/bench_transport", help="output folder")
     p.set_defaults(func=bench)
