@@ -141,8 +141,8 @@ def solve_conjugate(
     :math:`J_N(x)` (``method="dense"``: one batched Cholesky per iteration, cost
     :math:`O(d^3)` per sample) or Hessian-vector products with conjugate gradients
     (``method="cg"``: ``net.jvp``, no per-sample :math:`d\times d` matrix; ``method="pcg"``: the
-    same, preconditioned by one Cholesky factorisation of the batch-mean Hessian shared by all
-    samples, :math:`O(d^2)` per sample and iteration). Each iteration tries the full
+    same, preconditioned by one Cholesky factorisation of the batch-mean Hessian at the starting
+    points, shared by all samples and iterations, :math:`O(d^2)` per sample and CG iteration). Each iteration tries the full
     step and halves it, per sample, until the residual :math:`|N(x) - y|` decreases. Samples that
     have converged stop moving.
 
