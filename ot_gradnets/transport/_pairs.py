@@ -68,6 +68,16 @@ def _random_covariance(dim: int, generator: torch.Generator, low: float, high: f
     return (cov + cov.T) / 2
 
 
+def _gaussian_log_density(x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
+    r"""Log-density of :math:`N(m, \Sigma)` at ``x`` (``(*, d)`` -> ``(*,)``), in ``x``'s dtype."""
+    chol = torch.linalg.cholesky(cov).to(dtype=x.dtype, device=x.device)
+    diff = (x - mean.to(dtype=x.dtype, device=x.device)).unsqueeze(-1)
+    z = torch.linalg.solve_triangular(chol, diff, upper=False).squeeze(-1)
+    dim = x.shape[-1]
+    log_det = 2.0 * chol.diagonal().log().sum()
+    return -0.5 * ((z * z).sum(-1) + log_det + dim * math.log(2.0 * math.pi))
+
+
 def _check_n(n: int) -> int:
     return check_positive_int(n, "n")
 
@@ -196,6 +206,14 @@ class GaussianPair(TransportPair):
 
     def target_variance(self) -> float:
         return float(torch.trace(self.cov_target))
+
+    def source_log_density(self, x: Tensor) -> Tensor:
+        r""":math:`\log p(x)` of :math:`N(m_0, \Sigma_0)`, shape ``(*,)``, dtype and device of ``x``."""
+        return _gaussian_log_density(x, self.mean_source, self.cov_source)
+
+    def target_log_density(self, y: Tensor) -> Tensor:
+        r""":math:`\log q(y)` of :math:`N(m_1, \Sigma_1)`, differentiable in ``y``."""
+        return _gaussian_log_density(y, self.mean_target, self.cov_target)
 
     def w2_squared(self) -> float:
         r"""Exact :math:`W_2^2(P, Q)` for the cost :math:`|x-y|^2` (Bures-Wasserstein)."""

@@ -82,12 +82,27 @@ def test_unknown_method_or_pair_raises():
 
 def test_registry_has_baselines_and_every_loss():
     assert {"linear", "entropic", "barycentric", "brenier"} <= set(METHODS)
-    assert {"brenier-dual", "brenier-w2", "brenier-sinkhorn"} <= set(METHODS)
+    assert {"brenier-dual", "brenier-w2", "brenier-sinkhorn", "brenier-monge-ampere"} <= set(
+        METHODS
+    )
+
+
+def test_monge_ampere_runs_only_where_the_densities_are_known():
+    results, _ = run_benchmark(
+        dims=[2],
+        methods=["brenier-monge-ampere"],
+        n_train=200,
+        n_test=200,
+        quick=True,
+        verbose=False,
+    )
+    assert [(r.pair, r.method) for r in results] == [("gaussian", "brenier-monge-ampere")]
+    assert math.isfinite(results[0].l2_uvp) and results[0].n_iter == 30
 
 
 @pytest.mark.slow
 def test_quick_mode_all_methods(tmp_path):
     assert main(args(tmp_path)) == 0
     rows = read_csv(tmp_path / "transport.csv")
-    assert {r.method for r in rows} == set(METHODS)
+    assert {r.method for r in rows} == set(METHODS)  # monge-ampere on the gaussian pair
     assert all(math.isfinite(r.l2_uvp) for r in rows)

@@ -51,6 +51,22 @@ def test_gaussian_map_pushes_moments_exactly_and_by_sampling():
     assert (torch.cov(y.T) - pair.cov_target).abs().max() < 0.15
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gaussian_log_densities_match_torch_distributions(dtype):
+    pair = gaussian_pair(4, generator=gen(3))
+    x = pair.sample_source(6, gen(0)).to(dtype)
+    y = pair.sample_target(6, gen(1)).to(dtype)
+    for pts, fn, mean, cov in (
+        (x, pair.source_log_density, pair.mean_source, pair.cov_source),
+        (y, pair.target_log_density, pair.mean_target, pair.cov_target),
+    ):
+        ref = torch.distributions.MultivariateNormal(mean, cov).log_prob(pts.double())
+        out = fn(pts)
+        assert out.dtype == dtype and out.shape == (6,)
+        tol = 1e-10 if dtype == torch.float64 else 1e-4
+        torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol)
+
+
 def test_gaussian_w2_matches_pot():
     pair = gaussian_pair(3, generator=gen(0))
     w2 = ot.gaussian.bures_wasserstein_distance(
