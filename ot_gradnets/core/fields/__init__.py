@@ -3,6 +3,7 @@
 =============================  ================================================================
 :data:`TARGETS`                registry of target fields (2-D paper functions, PolyMax, ridges)
 :func:`fit_field`              fit a network to a target (fresh samples or a fixed training set)
+:func:`refine_lbfgs`           polish a fitted network with full-batch L-BFGS on fixed points
 :func:`select_lr`              pick the learning rate on a validation set
 :func:`error_db`               the paper's error, 10 log10 mean ||N(x) - grad F(x)||^2
 :func:`run_benchmark`          the suites behind ``ot-gradnets bench fields``
@@ -38,6 +39,7 @@ from ot_gradnets.core.fields._fit import (
     LRSearchResult,
     fit_affine,
     fit_field,
+    refine_lbfgs,
     select_lr,
 )
 from ot_gradnets.core.fields._metrics import error_db, error_map, field_error_db, squared_error
@@ -78,6 +80,7 @@ __all__ = [
     "markdown_table",
     "read_rows",
     "run_benchmark",
+    "refine_lbfgs",
     "select_lr",
     "squared_error",
     "summarize",

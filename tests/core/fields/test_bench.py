@@ -145,3 +145,45 @@ def test_first_trial_offsets_trial_indices(tmp_path):
         "paper-2d", tmp_path, quick=True, models=["gradnet-c"], trials=1, first_trial=3
     )
     assert [int(r["trial"]) for r in res.rows] == [3]
+
+
+def test_recipe_overrides_apply_by_suite_then_model():
+    from ot_gradnets.core.fields import Recipe
+
+    r = Recipe(
+        "x",
+        overrides={
+            "paper-2d": {"schedule": "wsd", "lr_2d": 1e-3},
+            "gradnet-m": {"lr_2d": 2e-3},
+            "paper-2d/gradnet-m": {"betas": (0.9, 0.99)},
+        },
+    )
+    gm = r.for_run("paper-2d", "gradnet-m")
+    assert (gm.schedule, gm.lr_2d, gm.betas) == ("wsd", 2e-3, (0.9, 0.99))
+    gc = r.for_run("paper-2d", "gradnet-c")
+    assert (gc.schedule, gc.lr_2d, gc.betas) == ("wsd", 1e-3, (0.9, 0.999))
+    assert r.for_run("polymax", "gradnet-c") is r
+    with pytest.raises(ValueError, match="cannot override"):
+        Recipe("y", overrides={"polymax": {"learning_rate": 1.0}}).for_run("polymax", "icnn")
+    with pytest.raises(ValueError, match="cannot override"):
+        Recipe("y", overrides={"polymax": {"name": "z"}}).for_run("polymax", "icnn")
+
+
+def test_ours_recipe_reaches_the_fits(tmp_path):
+    res = run_benchmark(
+        "paper-2d", tmp_path, quick=True, models=["gradnet-m", "gradnet-c"], recipes=["ours"]
+    )
+    by_model = {r["model"]: r for r in res.rows}
+    ours = RECIPES["ours"]
+    for name in ("gradnet-m", "gradnet-c"):
+        run = ours.for_run("paper-2d", name)
+        assert by_model[name]["schedule"] == f"{run.schedule}+lbfgs"
+        assert float(by_model[name]["lr"]) == run.lr_2d
+        # Adam steps plus L-BFGS evaluations stay within the protocol's step budget (quick: 200)
+        assert int(by_model[name]["n_steps"]) <= 200
+    assert by_model["gradnet-m"]["schedule"] != by_model["gradnet-c"]["schedule"]
+    res = run_benchmark(
+        "polymax", tmp_path, quick=True, dims=[4], models=["mgradnet-c"], recipes=["ours"]
+    )
+    assert res.rows[0]["schedule"] == "cosine"
+    assert float(res.rows[0]["lr"]) == ours.for_run("polymax", "mgradnet-c").lrs[0]

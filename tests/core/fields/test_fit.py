@@ -13,6 +13,8 @@ from ot_gradnets.core.fields import (
     field_error_db,
     fit_affine,
     fit_field,
+    make_target,
+    refine_lbfgs,
     select_lr,
 )
 
@@ -150,3 +152,49 @@ def test_fit_affine_is_symmetric_and_beats_zero_on_polymax():
     assert field_error_db(lin, t, x) < field_error_db(lambda z: 0 * z, t, x) - 5
     free = fit_affine(t, 3000, torch.Generator().manual_seed(0), symmetric=False)
     assert not torch.allclose(free.weight, free.weight.T)
+
+
+def test_fit_field_accepts_a_fixed_training_set():
+    t = make_target("convex-2d")
+    runs = []
+    for explicit in (False, True):
+        g = torch.Generator().manual_seed(3)
+        kwargs = {"n_train": 2000, "n_val": 300}
+        if explicit:  # the draws fit_field makes itself: validation set first, then training set
+            x_val, x_train = t.sample(300, generator=g), t.sample(2000, generator=g)
+            kwargs = {"x_train": x_train, "x_val": x_val}
+        torch.manual_seed(0)
+        net = MGradNetC(2, width=7, depth=2)
+        res = fit_field(net, t, n_steps=30, batch_size=100, lr=1e-2, generator=g, **kwargs)
+        runs.append(res.val_db)
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError):
+        fit_field(net, t, n_steps=1, x_train=torch.zeros(10, 3))
+
+
+def test_refine_lbfgs_never_worse_and_keeps_dtypes():
+    t = make_target("convex-2d")
+    g = torch.Generator().manual_seed(0)
+    x, x_val = t.sample(3000, generator=g), t.sample(500, generator=g)
+    torch.manual_seed(0)
+    net = MGradNetC(2, width=7, depth=4)
+    fit_field(
+        net,
+        t,
+        n_steps=300,
+        batch_size=100,
+        lr=1e-2,
+        x_train=x,
+        x_val=x_val,
+        generator=torch.Generator().manual_seed(0),
+    )
+    before = field_error_db(net, t, x_val)
+    res = refine_lbfgs(net, t, x, max_evals=60, x_val=x_val, eval_every=20)
+    assert res.val_db <= before
+    assert res.val_db == pytest.approx(field_error_db(net, t, x_val), abs=1e-3)
+    assert res.val_db < before - 3  # quasi-Newton on a fixed batch gains a lot on a 100-param net
+    assert 0 < res.n_steps <= 60
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert t.grid(2).dtype == torch.float32
+    with pytest.raises(ValueError):
+        refine_lbfgs(net, t, x, max_evals=0, x_val=x_val)
