@@ -18,6 +18,8 @@ Examples (repository root; the results of the runs reported in ``benchmarks/RESU
 
     python benchmarks/fields_pilots.py paper-2d --model gradnet-m --target nonconvex-2d \\
         --lr 1e-2 --schedule cosine --beta2 0.99 --trials 0,1,2
+    python benchmarks/fields_pilots.py paper-2d --model gradnet-m --target nonconvex-2d \\
+        --lbfgs-fraction 0.5 --trials 5
     python benchmarks/fields_pilots.py polymax --dim 256 --model mgradnet-m --schedule cosine \\
         --lr 1e-3 --steps 100000 --batch 1000 --device cuda
 """
@@ -28,11 +30,21 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
+from functools import partial
 
 import torch
 
 from ot_gradnets.core.fields import fit_affine, fit_field, make_target
-from ot_gradnets.core.fields._bench import _ARCH_2D, _ARCH_HD, Recipe, _build, _init_model
+from ot_gradnets.core.fields._bench import (
+    _ARCH_2D,
+    _ARCH_HD,
+    RECIPES,
+    Recipe,
+    _build,
+    _fit_2d,
+    _init_model,
+)
 
 
 def affine_start(model: torch.nn.Module, target, n_samples: int, seed: int) -> None:
@@ -105,6 +117,23 @@ def run_paper_2d(a: argparse.Namespace) -> None:
     budget = 94 if a.model.endswith("-m") else 100
     vals = []
     for trial in map(int, a.trials.split(",")):
+        if a.lbfgs_fraction > 0:  # the `ours` recipe's two stages, with this L-BFGS share
+            run = replace(
+                RECIPES["ours"].for_run("paper-2d", a.model), lbfgs_fraction=a.lbfgs_fraction
+            )
+            kw2d = {
+                "n_train": 100_000,
+                "n_val": 10_000,
+                "batch_size": 1000,
+                "n_steps": a.steps,
+                "keep_best": True,
+                "eval_every": 100,
+            }
+            make = partial(_build, a.model, 2, budget, _ARCH_2D, run, exact=True)
+            _, res = _fit_2d(make, t, run, trial, kw2d, False)
+            vals.append(round(res.val_db, 2))
+            _emit(**vars(a), trial=trial, val_db=vals[-1], s=round(res.wall_time_s, 1))
+            continue
         model = _init_model(lambda: _build(a.model, 2, budget, _ARCH_2D, rec, exact=True), trial)
         res = fit_field(
             model,
@@ -141,6 +170,12 @@ def main() -> None:
     p.add_argument("--trials", default="0,1,2", help="paper-2d trial seeds")
     p.add_argument("--seed", type=int, default=0, help="polymax seed")
     p.add_argument("--affine", type=int, default=0, help="polymax: start at the affine fit")
+    p.add_argument(
+        "--lbfgs-fraction",
+        type=float,
+        default=0.0,
+        help="paper-2d: run the `ours` recipe with this L-BFGS share instead",
+    )
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
     torch.set_num_threads(1)

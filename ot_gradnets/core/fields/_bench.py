@@ -182,12 +182,12 @@ RECIPES: dict[str, Recipe] = {
         init="authors",
         betas=(0.9, 0.99),
         description="authors' initialisation and a decaying rate. 2-D: Adam with "
-        "warm-up/stable/linear decay (GradNet-M: cosine) for 75% of the steps, then L-BFGS on "
-        "10,000 training points for the rest of the sample budget. High d: cosine rate, Adam "
+        "warm-up/stable/linear decay (GradNet-M: cosine) for half of the steps, then L-BFGS on "
+        "10,000 training points for the other half of the sample budget. High d: cosine rate, Adam "
         "beta2 = 0.99, rate chosen on validation from {1e-2, 3e-3, 1e-3}. Same parameters, no "
         "more steps or points; settings chosen on validation error only.",
         overrides={
-            "paper-2d": {"schedule": "wsd", "lbfgs_fraction": 0.25},
+            "paper-2d": {"schedule": "wsd", "lbfgs_fraction": 0.5},
             "paper-2d/mgradnet-c": {"betas": (0.9, 0.999)},
             "paper-2d/gradnet-c": {"betas": (0.9, 0.999)},
             "paper-2d/mgradnet-m": {"lr_2d": 1e-2},
