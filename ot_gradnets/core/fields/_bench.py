@@ -80,9 +80,9 @@ class Recipe:
             given to a second stage, full-batch L-BFGS (:func:`~ot_gradnets.core.fields.
             refine_lbfgs`) on the first ``lbfgs_points`` points of the training set, after Adam
             has run the other ``1 - lbfgs_fraction`` of the steps. With the 2-D protocol's
-            20,000 steps of 1,000 points and 0.25: 15,000 Adam steps, then at most
-            5,000 x 1,000 / 10,000 = 500 L-BFGS evaluations on 10,000 points, so neither the
-            steps nor the points seen exceed the authors'.
+            20,000 steps of 1,000 points and 0.5 (recipe ``ours``): 10,000 Adam steps, then at
+            most 10,000 x 1,000 / 10,000 = 1,000 L-BFGS evaluations on 10,000 points, so
+            neither the steps nor the points seen exceed the authors'.
         lbfgs_points: size of the L-BFGS stage's fixed batch.
         overrides: settings that differ by suite or model, keyed ``"<suite>"``, ``"<model>"`` or
             ``"<suite>/<model>"`` (applied in that order by :meth:`for_run`), each a dict of the
