@@ -198,6 +198,29 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+
+def _ours_variant(name: str, lbfgs_fraction: float, description: str) -> Recipe:
+    ours = RECIPES["ours"]
+    overrides = {
+        **ours.overrides,
+        "paper-2d": {"schedule": "wsd", "lbfgs_fraction": lbfgs_fraction},
+    }
+    return replace(ours, name=name, overrides=overrides, description=description)
+
+
+# Ablations of ``ours`` reported in benchmarks/RESULTS.md (2-D: they differ only there).
+RECIPES["ours-wsd"] = _ours_variant("ours-wsd", 0.0, "ours without the L-BFGS stage (Adam only)")
+RECIPES["ours-v1"] = Recipe(
+    "ours-v1",
+    init="authors",
+    betas=(0.9, 0.99),
+    description="the first recipe: authors' initialisation and rates, Adam beta2 = 0.99",
+)
+RECIPES["ours-lbfgs25"] = _ours_variant(
+    "ours-lbfgs25", 0.25, "ours with a quarter of the 2-D sample budget for L-BFGS"
+)
+
+
 # Model constructor settings per suite. 2-D: the paper's exact sizes with plain activations;
 # high-d: the authors' learnable activations (weighted tanh / weighted softmax), depth 4 and
 # 4 modules, width from the budget.
