@@ -695,7 +695,8 @@ def plot_db_vs_dim(summary: Sequence[dict[str, Any]], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.8), squeeze=False)
     for ax, tname in zip(axes.flat, targets, strict=False):
         sub = [g for g in summary if g["target"] == tname]
-        for model, recipe in sorted({(g["model"], g["recipe"]) for g in sub}):
+        colours = plt.get_cmap("tab20").colors  # more lines than tab10's ten colours
+        for i, (model, recipe) in enumerate(sorted({(g["model"], g["recipe"]) for g in sub})):
             pts = sorted(
                 (g["dim"], g["test_db"])
                 for g in sub
@@ -707,6 +708,7 @@ def plot_db_vs_dim(summary: Sequence[dict[str, Any]], path: Path) -> Path:
                 [p[1] for p in pts],
                 style,
                 marker="o",
+                color=colours[i % len(colours)],
                 label=f"{model} ({recipe})",
             )
         ax.set_xscale("log", base=2)
