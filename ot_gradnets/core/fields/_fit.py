@@ -368,7 +368,8 @@ def refine_lbfgs(
         model: the network, trained in place.
         target: the true field.
         x_train: the fixed points ``(n, d)``.
-        max_evals: budget of function-and-gradient evaluations over ``x_train``.
+        max_evals: budget of function-and-gradient evaluations over ``x_train``, never
+            exceeded (a line search that would need more is cut short).
         x_val: validation points ``(m, d)``.
         eval_every: evaluations between validation checks.
         history_size: L-BFGS memory.
@@ -416,8 +417,13 @@ def refine_lbfgs(
     )
     evals = 0
 
+    class _BudgetSpent(Exception):
+        pass
+
     def closure() -> Tensor:
         nonlocal evals
+        if evals >= max_evals:  # a line search may ask for more: stop it, never exceed
+            raise _BudgetSpent
         optimizer.zero_grad(set_to_none=True)
         loss = squared_error(model(x), y)
         loss.backward()
@@ -433,7 +439,10 @@ def refine_lbfgs(
     while evals < max_evals:
         before = evals
         optimizer.param_groups[0]["max_eval"] = min(eval_every, max_evals - evals)
-        loss = float(optimizer.step(closure).detach())
+        try:
+            loss = float(optimizer.step(closure).detach())
+        except _BudgetSpent:
+            break  # the weights are at a line-search trial point; the best ones are restored
         model.eval()
         val_db = field_error_db(model, target_t, xv)
         model.train()

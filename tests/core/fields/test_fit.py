@@ -194,6 +194,10 @@ def test_refine_lbfgs_never_worse_and_keeps_dtypes():
     assert res.val_db == pytest.approx(field_error_db(net, t, x_val), abs=1e-3)
     assert res.val_db < before - 3  # quasi-Newton on a fixed batch gains a lot on a 100-param net
     assert 0 < res.n_steps <= 60
+    for budget in (1, 7, 13):  # a line search never runs past the budget
+        assert (
+            refine_lbfgs(net, t, x, max_evals=budget, x_val=x_val, eval_every=5).n_steps <= budget
+        )
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert t.grid(2).dtype == torch.float32
     with pytest.raises(ValueError):
