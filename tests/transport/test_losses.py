@@ -147,4 +147,6 @@ def test_potential_gap_by_segment_quadrature_matches_the_potential():
     exact = net.potential(x).mean() - net.potential(xs).mean()
     # 8-node Gauss-Legendre on segments of length ~2.4 through a tanh cascade: ~1e-4 relative
     # (measured), plenty for a stochastic training signal; a wrong sign/half would be O(1) off
-    assert float(_potential_gap(net, x, xs).detach()) == pytest.approx(float(exact.detach()), rel=1e-3)
+    assert float(_potential_gap(net, x, xs).detach()) == pytest.approx(
+        float(exact.detach()), rel=1e-3
+    )
