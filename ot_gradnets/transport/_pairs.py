@@ -70,12 +70,10 @@ def _random_covariance(dim: int, generator: torch.Generator, low: float, high: f
 
 def _gaussian_log_density(x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
     r"""Log-density of :math:`N(m, \Sigma)` at ``x`` (``(*, d)`` -> ``(*,)``), in ``x``'s dtype."""
-    chol = torch.linalg.cholesky(cov).to(dtype=x.dtype, device=x.device)
-    diff = (x - mean.to(dtype=x.dtype, device=x.device)).unsqueeze(-1)
-    z = torch.linalg.solve_triangular(chol, diff, upper=False).squeeze(-1)
-    dim = x.shape[-1]
-    log_det = 2.0 * chol.diagonal().log().sum()
-    return -0.5 * ((z * z).sum(-1) + log_det + dim * math.log(2.0 * math.pi))
+    # Cholesky in the stored (float64) precision, then torch.distributions in x's dtype/device
+    scale_tril = torch.linalg.cholesky(cov).to(dtype=x.dtype, device=x.device)
+    mvn = torch.distributions.MultivariateNormal(mean.to(x), scale_tril=scale_tril)
+    return mvn.log_prob(x)
 
 
 def _check_n(n: int) -> int:
