@@ -212,3 +212,48 @@ def test_quadratic_set_affine_roundtrip():
     torch.testing.assert_close(q.matrix(), a)
     x = torch.randn(4, 3, dtype=torch.float64)
     torch.testing.assert_close(q(x), x @ a + b)
+
+
+@pytest.mark.parametrize("cls", [MGradNetM, GradNetM])
+@given(dim=st.integers(1, 12), width=widths, modules=st.integers(1, 4), seed=seeds, dtype=dtypes)
+def test_init_from_data_places_each_unit_on_its_centre(cls, dim, width, modules, seed, dtype):
+    """z_kj = (|x~|^2 - |x~ - p_kj|^2) / (2 tau): each unit leads exactly at its own centre."""
+    torch.manual_seed(seed)
+    net = cls(dim, width=width, num_modules=modules).to(dtype)
+    gen = torch.Generator().manual_seed(seed)
+    x = 3.0 + 5.0 * torch.rand(max(width, 50), dim, generator=gen, dtype=dtype)
+    alpha, c = net.alpha.clone(), net.c.clone()
+    assert net.init_from_data(x, generator=gen) is net
+    assert torch.equal(net.alpha, alpha) and torch.equal(net.c, c)  # output scales untouched
+    tau = (dim / 2) ** 0.5
+    mean, scale = x.mean(0), x.var(0, correction=0).mean().sqrt()
+    xs = (x - mean) / scale
+    z = net._preactivation(x)  # (n, M, width)
+    for k in range(modules):
+        centres = net.W[k].detach() * scale  # p_kj, rows of the standardised data
+        expected = ((xs**2).sum(-1, keepdim=True) - torch.cdist(xs, centres) ** 2) / (2 * tau)
+        torch.testing.assert_close(z[:, k], expected, **TOL[dtype], check_dtype=False)
+        # each centre is a data point, and at its own centre each unit leads its module
+        at_centres = ((centres[:, None, :] - xs[None]) ** 2).sum(-1).min(-1).values
+        assert float(at_centres.max()) < 1e-6 * dim
+        zc = net._preactivation(centres * scale + mean)[:, k]  # (width, width)
+        assert bool((zc.diagonal() >= zc.amax(-1) - 1e-4 * zc.abs().amax()).all())
+
+
+def test_init_from_data_keeps_the_network_a_gradient_and_checks_input():
+    torch.manual_seed(0)
+    net = MGradNetM(3, width=5, num_modules=2, strong_convexity=0.1)
+    x = torch.rand(200, 3, dtype=torch.float64)
+    net = net.double().init_from_data(x, temperature=0.5)
+    assert torch.allclose(torch.nn.functional.softplus(net.beta), torch.full((2,), 2.0).double())
+    xq = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(net.potential(xq).sum(), xq)
+    torch.testing.assert_close(g, net(xq))
+    assert bool((torch.linalg.eigvalsh(net.jacobian(xq)) > 0).all())
+    net.init_from_data(x[:2])  # fewer samples than units: centres drawn with replacement
+    with pytest.raises(ValueError, match="columns"):
+        net.init_from_data(torch.rand(10, 2))
+    with pytest.raises(ValueError, match="temperature"):
+        net.init_from_data(x, temperature=0.0)
+    with pytest.raises(ValueError):
+        net.init_from_data(torch.full((4, 3), float("nan")))
