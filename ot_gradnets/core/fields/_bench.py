@@ -121,11 +121,11 @@ class Recipe:
         return replace(self, **changes) if changes else self
 
 
-def _default_init(model: nn.Module) -> None:
+def _default_init(model: nn.Module, x: Tensor | None = None) -> None:
     """Keep the library's own initialisation."""
 
 
-def _authors_init(model: nn.Module) -> None:
+def _authors_init(model: nn.Module, x: Tensor | None = None) -> None:
     r"""Re-initialise a GradNet as the authors' public code does (``utils/models.py``).
 
     :math:`W \sim U(\pm 1/\sqrt d)`; first/modular biases :math:`U(\pm 1/\sqrt d)`, later
@@ -164,11 +164,30 @@ def _authors_init(model: nn.Module) -> None:
                 act.b.fill_(0.5)
 
 
-#: Parameter initialisations a recipe can ask for.
-INITS: dict[str, Callable[[nn.Module], None]] = {
+def _authors_data_init(model: nn.Module, x: Tensor | None = None) -> None:
+    """The authors' initialisation, then modular networks' units placed on the samples ``x``.
+
+    See :meth:`~ot_gradnets.core.MGradNetM.init_from_data` (tangent-plane initialisation: it
+    sets :math:`W_k, b_k, \\beta_k`; :math:`\\alpha_k` and :math:`c` keep the authors' values).
+    Other models get the authors' initialisation only.
+    """
+    _authors_init(model)
+    if hasattr(model, "init_from_data"):
+        if x is None:
+            raise ValueError("init 'authors+data' needs samples of the inputs (x_init).")
+        model.init_from_data(x)
+
+
+#: Parameter initialisations a recipe can ask for, called as ``init(model, x)`` with ``x`` a
+#: sample of training inputs (:data:`INIT_POINTS` rows) for the data-dependent ones.
+INITS: dict[str, Callable[[nn.Module, Tensor | None], None]] = {
     "default": _default_init,
     "authors": _authors_init,
+    "authors+data": _authors_data_init,
 }
+#: Input samples handed to a data-dependent initialisation: the first rows of the 2-D
+#: protocol's training set, or a separate draw of unlabelled inputs in the fresh-sample protocols.
+INIT_POINTS = 2000
 
 #: Training recipes. ``paper`` reproduces the authors; ``ours`` is our improved recipe.
 RECIPES: dict[str, Recipe] = {
@@ -181,7 +200,8 @@ RECIPES: dict[str, Recipe] = {
         "ours",
         init="authors",
         betas=(0.9, 0.99),
-        description="authors' initialisation and a decaying rate. 2-D: Adam with "
+        description="authors' initialisation (2-D mGradNet-M: units then placed on the data, "
+        "init_from_data) and a decaying rate. 2-D: Adam with "
         "warm-up/stable/linear decay (GradNet-M: cosine) for half of the steps, then L-BFGS on "
         "10,000 training points for the other half of the sample budget. High d: cosine rate, Adam "
         "beta2 = 0.99, rate chosen on validation from {1e-2, 3e-3, 1e-3}. Same parameters, no "
@@ -190,7 +210,7 @@ RECIPES: dict[str, Recipe] = {
             "paper-2d": {"schedule": "wsd", "lbfgs_fraction": 0.5},
             "paper-2d/mgradnet-c": {"betas": (0.9, 0.999)},
             "paper-2d/gradnet-c": {"betas": (0.9, 0.999)},
-            "paper-2d/mgradnet-m": {"lr_2d": 1e-2},
+            "paper-2d/mgradnet-m": {"lr_2d": 1e-2, "init": "authors+data"},
             "paper-2d/gradnet-m": {"lr_2d": 1e-2, "schedule": "cosine"},
             "polymax": {"schedule": "cosine", "lrs": (1e-2, 3e-3, 1e-3)},
             "highdim": {"schedule": "cosine", "lrs": (1e-2, 3e-3, 1e-3)},
@@ -199,17 +219,28 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def _ours_variant(name: str, lbfgs_fraction: float, description: str) -> Recipe:
+def _ours_variant(
+    name: str, description: str, lbfgs_fraction: float = 0.5, init_2d_m: str = "authors"
+) -> Recipe:
+    """``ours`` with another 2-D L-BFGS share and mGradNet-M initialisation (the ablations)."""
     ours = RECIPES["ours"]
+    m_key = "paper-2d/mgradnet-m"
     overrides = {
         **ours.overrides,
         "paper-2d": {"schedule": "wsd", "lbfgs_fraction": lbfgs_fraction},
+        m_key: {**ours.overrides[m_key], "init": init_2d_m},
     }
     return replace(ours, name=name, overrides=overrides, description=description)
 
 
-# Ablations of ``ours`` reported in benchmarks/RESULTS.md (2-D: they differ only there).
-RECIPES["ours-wsd"] = _ours_variant("ours-wsd", 0.0, "ours without the L-BFGS stage (Adam only)")
+# Ablations of ``ours`` reported in benchmarks/RESULTS.md (2-D: they differ only there). All three
+# keep the authors' initialisation for mGradNet-M, as they were run before ``init_from_data``.
+RECIPES["ours-authors-init"] = _ours_variant(
+    "ours-authors-init", "ours with the authors' initialisation for every model (ours until 0.1.0)"
+)
+RECIPES["ours-wsd"] = _ours_variant(
+    "ours-wsd", "ours-authors-init without the L-BFGS stage (Adam only)", lbfgs_fraction=0.0
+)
 RECIPES["ours-v1"] = Recipe(
     "ours-v1",
     init="authors",
@@ -217,7 +248,9 @@ RECIPES["ours-v1"] = Recipe(
     description="the first recipe: authors' initialisation and rates, Adam beta2 = 0.99",
 )
 RECIPES["ours-lbfgs25"] = _ours_variant(
-    "ours-lbfgs25", 0.25, "ours with a quarter of the 2-D sample budget for L-BFGS"
+    "ours-lbfgs25",
+    "ours-authors-init with a quarter of the 2-D sample budget for L-BFGS",
+    lbfgs_fraction=0.25,
 )
 
 
@@ -250,7 +283,13 @@ def _models_for(target: Target, suite: str) -> tuple[str, ...]:
 
 
 def _build(
-    name: str, dim: int, budget: int, arch: dict[str, dict[str, Any]], recipe: Recipe, exact: bool
+    name: str,
+    dim: int,
+    budget: int,
+    arch: dict[str, dict[str, Any]],
+    recipe: Recipe,
+    exact: bool,
+    x_init: Tensor | None = None,
 ) -> nn.Module:
     kwargs = {**arch.get(name, {}), **recipe.model_kwargs.get(name, {})}
     from ot_gradnets.core._budget import MODELS
@@ -260,7 +299,7 @@ def _build(
     else:
         kwargs.pop("width", None)
         model = model_for_budget(name, dim, budget, **kwargs)
-    INITS[recipe.init](model)
+    INITS[recipe.init](model, x_init)
     return model
 
 
@@ -321,37 +360,42 @@ def _init_model(make: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 
 def _fit_2d(
-    make: Callable[[], nn.Module],
+    make: Callable[..., nn.Module],
     target: Target,
     run: Recipe,
     trial: int,
     fit_kw: dict[str, Any],
     verbose: bool,
 ) -> tuple[nn.Module, FitResult]:
-    """One 2-D trial: Adam, then (if the recipe asks) the L-BFGS stage on the same data."""
-    model = _init_model(make, trial)
-    gen = torch.Generator().manual_seed(trial)
-    common = {"lr": run.lr_2d, "betas": run.betas, "schedule": run.schedule, "verbose": verbose}
-    if run.lbfgs_fraction <= 0:
-        return model, fit_field(model, target, generator=gen, **common, **fit_kw)
+    """One 2-D trial: Adam, then (if the recipe asks) the L-BFGS stage on the same data.
+
+    ``make(x_init=...)`` builds the model from the first :data:`INIT_POINTS` training inputs
+    (used only by data-dependent initialisations).
+    """
     if not run.lbfgs_fraction < 1:
         raise ValueError(f"recipe {run.name!r}: lbfgs_fraction must be below 1.")
     kw = dict(fit_kw)
     n_steps, batch, n_train, n_val = (
         kw.pop(k) for k in ("n_steps", "batch_size", "n_train", "n_val")
     )
+    gen = torch.Generator().manual_seed(trial)
     # the same draws fit_field would make: validation set first, then the training set
     x_val = target.sample(n_val, generator=gen)
     x_train = target.sample(n_train, generator=gen)
+    model = _init_model(lambda: make(x_init=x_train[:INIT_POINTS]), trial)
+    common = {"lr": run.lr_2d, "betas": run.betas, "schedule": run.schedule, "verbose": verbose}
+    data = {"x_train": x_train, "x_val": x_val, "generator": gen}
+    if run.lbfgs_fraction <= 0:
+        return model, fit_field(
+            model, target, n_steps=n_steps, batch_size=batch, **data, **common, **kw
+        )
     adam_steps = n_steps - round(run.lbfgs_fraction * n_steps)
     first = fit_field(
         model,
         target,
         n_steps=adam_steps,
         batch_size=batch,
-        x_train=x_train,
-        x_val=x_val,
-        generator=gen,
+        **data,
         **common,
         **kw,
     )
@@ -427,8 +471,8 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
                 acc = torch.zeros(grid.shape[0])
                 for count, trial in enumerate(range(cfg.first_trial, cfg.first_trial + trials)):
                     model, res = _fit_2d(
-                        lambda mname=mname, budget=budget, run=run: _build(
-                            mname, 2, budget, _ARCH_2D, run, exact=True
+                        lambda x_init, mname=mname, budget=budget, run=run: _build(
+                            mname, 2, budget, _ARCH_2D, run, exact=True, x_init=x_init
                         ),
                         target,
                         run,
@@ -518,11 +562,20 @@ def _run_fresh(
                         )
                         continue
                     for trial in range(cfg.first_trial, cfg.first_trial + trials):
+                        # unlabelled inputs for a data-dependent initialisation (no field values)
+                        x_init = target.sample(
+                            INIT_POINTS, torch.Generator().manual_seed(30_000 + trial)
+                        )
 
                         def make(
-                            mname: str = mname, dim: int = dim, run: Recipe = run
+                            mname: str = mname,
+                            dim: int = dim,
+                            run: Recipe = run,
+                            x_init: Tensor = x_init,
                         ) -> nn.Module:
-                            return _build(mname, dim, 1024 * dim, _ARCH_HD, run, exact=False)
+                            return _build(
+                                mname, dim, 1024 * dim, _ARCH_HD, run, exact=False, x_init=x_init
+                            )
 
                         search = select_lr(
                             make,

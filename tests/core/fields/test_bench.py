@@ -187,3 +187,26 @@ def test_ours_recipe_reaches_the_fits(tmp_path):
     )
     assert res.rows[0]["schedule"] == "cosine"
     assert float(res.rows[0]["lr"]) == ours.for_run("polymax", "mgradnet-c").lrs[0]
+
+
+def test_authors_data_init_places_modular_units_and_leaves_the_rest_to_the_authors_init():
+    import torch
+
+    from ot_gradnets.core.fields import make_target
+    from ot_gradnets.core.fields._bench import _ARCH_2D, INIT_POINTS, Recipe
+
+    x = make_target("convex-2d").sample(INIT_POINTS, torch.Generator().manual_seed(0))
+    rec = Recipe("x", init="authors+data")
+    for name in ("mgradnet-m", "gradnet-m"):
+        net = _build(name, 2, 94, _ARCH_2D, rec, exact=True, x_init=x)
+        z = net._preactivation(x)
+        for k in range(net.num_modules):  # every unit of every module leads somewhere
+            assert z[:, k].argmax(-1).unique().numel() == net.width
+        with pytest.raises(ValueError, match="x_init"):
+            _build(name, 2, 94, _ARCH_2D, rec, exact=True)
+    torch.manual_seed(0)
+    cascade = _build("mgradnet-c", 2, 100, _ARCH_2D, rec, exact=True, x_init=x)
+    torch.manual_seed(0)
+    authors = _build("mgradnet-c", 2, 100, _ARCH_2D, Recipe("y", init="authors"), exact=True)
+    for a, b in zip(cascade.parameters(), authors.parameters(), strict=True):
+        assert torch.equal(a, b)
