@@ -78,7 +78,7 @@ def _emit(**row) -> None:
 
 
 def run_polymax(a: argparse.Namespace) -> None:
-    t = make_target("polymax", a.dim).to(a.device)
+    t = make_target(a.fresh_target, a.dim).to(a.device)
     kw = {a.model: {"activation": a.act}} if a.act else {}
     rec = Recipe("pilot", init=a.init, betas=(0.9, a.beta2), model_kwargs=kw)
     # unlabelled inputs for a data-dependent init, drawn as the benchmark runner draws them
@@ -134,6 +134,7 @@ def run_paper_2d(a: argparse.Namespace) -> None:
             run = replace(
                 RECIPES["ours"].for_run("paper-2d", a.model),
                 lbfgs_fraction=a.lbfgs_fraction,
+                lbfgs_points=a.lbfgs_points,
                 init=a.init,
             )
         else:
@@ -151,6 +152,11 @@ def main() -> None:
     p.add_argument("--model", default="mgradnet-c")
     p.add_argument("--target", default="convex-2d", help="paper-2d target")
     p.add_argument("--dim", type=int, default=256, help="polymax dimension")
+    p.add_argument(
+        "--fresh-target",
+        default="polymax",
+        help="polymax mode: the target (polymax, ridge-convex, ridge-nonconvex)",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", default="constant")
     p.add_argument("--beta2", type=float, default=0.999)
@@ -166,6 +172,9 @@ def main() -> None:
         type=float,
         default=0.0,
         help="paper-2d: run the `ours` recipe with this L-BFGS share instead",
+    )
+    p.add_argument(
+        "--lbfgs-points", type=int, default=10_000, help="paper-2d: the L-BFGS stage's points"
     )
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
