@@ -807,6 +807,7 @@ def run_benchmark(
     lrs: Sequence[float] | None = None,
     verbose: bool = False,
     first_trial: int = 0,
+    jobs: int = 1,
 ) -> BenchResult:
     """Run a benchmark suite and write its tables and figures to ``out``.
 
@@ -821,6 +822,13 @@ def run_benchmark(
         lrs: override the recipes' candidate learning rates (polymax/highdim).
         verbose: progress bars.
         first_trial: index (and seed) of the first trial, to add trials to an earlier run.
+        jobs: worker processes. With ``jobs > 1`` the models are split into ``jobs`` shards
+            (balanced by their measured cost), each run by :func:`run_benchmark` in its own
+            process with one torch thread under ``out/shard-<i>``, and the shards' rows are merged
+            into the usual files. Every fit is seeded on its own, so the rows are those of
+            ``jobs=1`` (up to floating-point differences between thread counts). Small models do
+            not speed up with torch threads, so on a 2-core machine ``jobs=2`` halves the wall
+            time where ``torch.set_num_threads(2)`` does not.
 
     Returns:
         A :class:`BenchResult`.
@@ -844,8 +852,20 @@ def run_benchmark(
             raise ValueError(f"models {bad} are not benchmarked; choose from {list(known)}.")
     if trials is not None:
         trials = check_positive_int(trials, "trials")
+    jobs = check_positive_int(jobs, "jobs")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if jobs > 1:
+        kwargs = {
+            "quick": quick,
+            "trials": trials,
+            "dims": dims,
+            "recipes": tuple(recipes),
+            "lrs": lrs,
+            "verbose": verbose,
+            "first_trial": first_trial,
+        }
+        return _run_sharded(names, out, models, jobs, kwargs)
     cfg = _Config(
         quick=quick,
         trials=trials,
@@ -864,19 +884,120 @@ def run_benchmark(
         t0 = time.perf_counter()
         writer = _Writer(out / f"fields_{s}.csv")
         extra = SUITES[s](cfg, writer)
-        summary = summarize(writer.rows)
-        wall = time.perf_counter() - t0
-        md = out / f"fields_{s}.md"
-        md.write_text(
-            f"# fields benchmark: {s}\n\nrecipes: "
-            + "; ".join(f"`{r.name}`: {r.description}" for r in cfg.recipes)
-            + f"\n\nwall time: {wall:.0f} s{' (quick)' if quick else ''}\n\n"
-            + markdown_table(summary)
-        )
-        files += [writer.path, md]
-        if "maps" in extra and extra["maps"]:
-            files.append(plot_heatmaps(extra["maps"], out / f"fields_{s}_heatmaps.png"))
-        if s != "paper-2d" and summary:
-            files.append(plot_db_vs_dim(summary, out / f"fields_{s}_db_vs_dim.png"))
+        files += _report(s, writer.rows, extra.get("maps"), cfg.recipes, out, quick, t0)
         all_rows += writer.rows
+    return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)
+
+
+def _report(
+    suite: str,
+    rows: list[dict[str, Any]],
+    maps: dict[tuple[str, str, str], Tensor] | None,
+    recipes: Sequence[Recipe],
+    out: Path,
+    quick: bool,
+    t0: float,
+) -> list[Path]:
+    """Write a suite's markdown summary and figures (the CSV is already written)."""
+    summary = summarize(rows)
+    md = out / f"fields_{suite}.md"
+    md.write_text(
+        f"# fields benchmark: {suite}\n\nrecipes: "
+        + "; ".join(f"`{r.name}`: {r.description}" for r in recipes)
+        + f"\n\nwall time: {time.perf_counter() - t0:.0f} s{' (quick)' if quick else ''}\n\n"
+        + markdown_table(summary)
+    )
+    files = [out / f"fields_{suite}.csv", md]
+    if maps:
+        files.append(plot_heatmaps(maps, out / f"fields_{suite}_heatmaps.png"))
+    if suite != "paper-2d" and summary:
+        files.append(plot_db_vs_dim(summary, out / f"fields_{suite}_db_vs_dim.png"))
+    return files
+
+
+#: Relative cost of a model's fits in the full suites (CPU seconds at d = 1024 under recipe
+#: ``paper``, benchmarks/RESULTS.md), used only to balance ``jobs`` shards.
+_COST = {
+    "mgradnet-m": 1726,
+    "gradnet-m": 1281,
+    "icnn": 1260,
+    "gradnet-c": 990,
+    "potential-mlp": 933,
+    "mgradnet-c": 890,
+    "mlp-field": 630,
+    AFFINE: 1,
+}
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV row with the runner's types back (ints and floats; empty cells stay ``""``)."""
+    ints = {"dim", "params", "width", "trial", "n_steps", "best_step"}
+    floats = {"lr", "val_db", "test_db", "test_db_std", "fit_s"}
+    out = dict(row)
+    for k, v in row.items():
+        if v in ("", None):
+            continue
+        if k in ints:
+            out[k] = int(v)
+        elif k in floats:
+            out[k] = float(v)
+    return out
+
+
+def _shard_worker(suite: str, out: str, models: list[str], kwargs: dict[str, Any]) -> str:
+    torch.set_num_threads(1)
+    run_benchmark(suite, out, models=models, jobs=1, **kwargs)
+    return out
+
+
+def _run_sharded(
+    names: Sequence[str],
+    out: Path,
+    models: Sequence[str] | None,
+    jobs: int,
+    kwargs: dict[str, Any],
+) -> BenchResult:
+    """Run :func:`run_benchmark` on ``jobs`` shards of the models in parallel, then merge."""
+    import concurrent.futures
+    import multiprocessing
+
+    start = time.perf_counter()
+    todo = sorted(models or (*GRADNETS, *BASELINES, AFFINE), key=lambda m: -_COST.get(m, 1000))
+    shards: list[list[str]] = [[] for _ in range(min(jobs, len(todo)))]
+    load = [0] * len(shards)
+    for m in todo:  # longest first onto the least loaded shard
+        i = load.index(min(load))
+        shards[i].append(m)
+        load[i] += _COST.get(m, 1000)
+    suite = names[0] if len(names) == 1 else "all"
+    dirs = [out / f"shard-{i}" for i in range(len(shards))]
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+    with concurrent.futures.ProcessPoolExecutor(len(shards), mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_shard_worker, suite, str(d), ms, kwargs)
+            for d, ms in zip(dirs, shards, strict=True)
+        ]
+        for f in concurrent.futures.as_completed(futures):
+            f.result()  # re-raise a worker's error here
+    files: list[Path] = []
+    all_rows: list[dict[str, Any]] = []
+    recipes = [RECIPES[r] for r in kwargs["recipes"]]
+    for s in names:
+        parts = [d / f"fields_{s}.csv" for d in dirs if (d / f"fields_{s}.csv").exists()]
+        rows = sorted(
+            (_typed(r) for r in read_rows(parts)),
+            key=lambda r: (r["target"], r["dim"], r["model"], r["recipe"], r["trial"]),
+        )
+        writer = _Writer(out / f"fields_{s}.csv")
+        for row in rows:
+            writer.add(row)
+        maps: dict[tuple[str, str, str], Tensor] = {}
+        for d in dirs:
+            path = d / f"fields_{s}_heatmaps.pt"
+            if path.exists():
+                maps.update(torch.load(path, weights_only=True))
+        if maps:
+            torch.save(maps, out / f"fields_{s}_heatmaps.pt")
+        files += _report(s, rows, maps, recipes, out, kwargs["quick"], start)
+        all_rows += rows
     return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)

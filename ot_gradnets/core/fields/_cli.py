@@ -36,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         lrs=args.lrs,
         verbose=args.verbose,
         first_trial=args.first_trial,
+        jobs=args.jobs,
     )
     for path in res.files:
         print(f"wrote {path}")
@@ -95,5 +96,12 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         "--first-trial", type=int, default=0, help="index (seed) of the first trial (default 0)"
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, each one torch thread, models split between them (default 1; "
+        "2 on a 2-core machine)",
+    )
     p.add_argument("--verbose", action="store_true", help="progress bars")
     p.set_defaults(func=_run)

@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import torch
 
 from ot_gradnets.cli import main
 from ot_gradnets.core import count_parameters
@@ -210,3 +211,28 @@ def test_authors_data_init_places_modular_units_and_leaves_the_rest_to_the_autho
     authors = _build("mgradnet-c", 2, 100, _ARCH_2D, Recipe("y", init="authors"), exact=True)
     for a, b in zip(cascade.parameters(), authors.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_jobs_shards_the_models_and_merges_the_same_rows(tmp_path):
+    kw = {"quick": True, "models": ["mgradnet-c", "icnn", "affine-lstsq"], "dims": [2]}
+    one = run_benchmark("polymax", tmp_path / "one", **kw)
+    two = run_benchmark("polymax", tmp_path / "two", jobs=2, **kw)
+    key = lambda r: (r["model"], r["recipe"], r["trial"])  # noqa: E731
+    a, b = sorted(one.rows, key=key), sorted(two.rows, key=key)
+    assert [key(r) for r in a] == [key(r) for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert isinstance(rb["test_db"], float) and isinstance(rb["trial"], int)
+        assert abs(ra["test_db"] - rb["test_db"]) < 1e-2
+    assert (tmp_path / "two" / "shard-1" / "fields_polymax.csv").exists()
+    assert {p.name for p in two.files} >= {"fields_polymax.csv", "fields_polymax.md"}
+    with pytest.raises(ValueError, match="jobs"):
+        run_benchmark("polymax", tmp_path / "bad", jobs=0)
+
+
+def test_jobs_merges_the_2d_heat_maps(tmp_path):
+    res = run_benchmark(
+        "paper-2d", tmp_path, quick=True, models=["mgradnet-c", "gradnet-c"], jobs=2
+    )
+    maps = torch.load(tmp_path / "fields_paper-2d_heatmaps.pt", weights_only=True)
+    assert {k[1] for k in maps} == {"mgradnet-c", "gradnet-c"}
+    assert any(p.name == "fields_paper-2d_heatmaps.png" for p in res.files)
