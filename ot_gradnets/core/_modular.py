@@ -97,9 +97,9 @@ class _Modular(GradientNetwork):
         [0,1]^2, 2.3 of a module's 7 units lead anywhere, on average). The squared distances
         between standardised points grow like :math:`d`, and their differences like
         :math:`\sqrt d`, so the default :math:`\tau = \sqrt{d/2}` keeps the assignment about
-        as soft in any dimension as at :math:`\tau = 1` in the plane. The weights :math:`\alpha_k`, the
-        bias :math:`c` and the activation's own parameters are left as they are. It is designed
-        for the softmax family (``"softmax"``, ``"weighted-softmax"``).
+        as soft in any dimension as at :math:`\tau = 1` in the plane. The weights
+        :math:`\alpha_k`, the bias :math:`c` and the activation's own parameters are left as they
+        are. It is designed for the softmax family (``"softmax"``, ``"weighted-softmax"``).
 
         Args:
             x: samples of the inputs, ``(n, dim)``; ``n >= width`` draws the centres of a module
@@ -113,9 +113,10 @@ class _Modular(GradientNetwork):
         Example:
             >>> net = MGradNetM(2, width=7, num_modules=4)
             >>> x = torch.rand(1000, 2)
-            >>> z = net.init_from_data(x, generator=torch.Generator().manual_seed(0))._preactivation(x)
-            >>> z.argmax(-1).unique(dim=0).shape[0] > 1  # every module's units split the data
-            True
+            >>> _ = net.init_from_data(x, generator=torch.Generator().manual_seed(0))
+            >>> z = torch.einsum("nd,kmd->nkm", x, net.W) + net.b  # W_k x + b_k: (1000, 4, 7)
+            >>> [len(z[:, k].argmax(-1).unique()) for k in range(4)]  # units that lead somewhere
+            [7, 7, 7, 7]
         """
         x = as_samples(x, "x", dim=self.dim, dtype=self.W.dtype, device=self.W.device)
         tau = math.sqrt(self.dim / 2) if temperature is None else temperature

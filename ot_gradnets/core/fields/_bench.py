@@ -201,12 +201,12 @@ RECIPES: dict[str, Recipe] = {
         init="authors",
         betas=(0.9, 0.99),
         description="authors' initialisation (2-D mGradNet-M: units then placed on the data, "
-        "init_from_data) and a decaying rate. 2-D: Adam with "
-        "warm-up/stable/linear decay (GradNet-M: cosine) for half of the steps, then L-BFGS on "
-        "10,000 training points (GradNet-M: 1,250) for the other half of the sample budget. High d: cosine rate, Adam "
-        "beta2 = 0.99, rate chosen on validation from {1e-2, 3e-3, 1e-3}; on the ridge targets "
-        "mGradNet-C keeps the library's initialisation. Same parameters, no "
-        "more steps or points; settings chosen on validation error only.",
+        "init_from_data; ridge targets' mGradNet-C: the library's) and a decaying rate. 2-D: "
+        "Adam with warm-up/stable/linear decay (GradNet-M: cosine) for half of the steps, then "
+        "L-BFGS on 10,000 training points (GradNet-M: 1,250) for the other half of the sample "
+        "budget. High d: cosine rate, Adam beta2 = 0.99, rate chosen on validation from "
+        "{1e-2, 3e-3, 1e-3}. Same parameters, no more steps or points; settings chosen on "
+        "validation error only.",
         overrides={
             "paper-2d": {"schedule": "wsd", "lbfgs_fraction": 0.5},
             "paper-2d/mgradnet-c": {"betas": (0.9, 0.999)},
