@@ -137,8 +137,9 @@ class _Modular(GradientNetwork):
             p = xs[idx.to(xs.device)]
             self.W[k] = p / scale
             self.b[k] = -(p @ mean) / scale - 0.5 * (p * p).sum(-1)
-        # beta = sp(raw) = 1 / tau
-        self.beta.fill_(math.log(math.expm1(1.0 / tau)))
+        # beta = sp(raw) = 1 / tau: raw = y + log(1 - e^-y), stable for any y > 0
+        y = 1.0 / tau
+        self.beta.fill_(y + math.log(-math.expm1(-y)))
         return self
 
     def _scales(self) -> tuple[Tensor, Tensor]:

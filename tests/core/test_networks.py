@@ -251,6 +251,10 @@ def test_init_from_data_keeps_the_network_a_gradient_and_checks_input():
     torch.testing.assert_close(g, net(xq))
     assert bool((torch.linalg.eigvalsh(net.jacobian(xq)) > 0).all())
     net.init_from_data(x[:2])  # fewer samples than units: centres drawn with replacement
+    for tau in (1e-3, 1e3):  # the inverse softplus stays finite at both ends
+        net.init_from_data(x, temperature=tau)
+        beta = torch.nn.functional.softplus(net.beta)
+        torch.testing.assert_close(beta, torch.full_like(beta, 1 / tau))
     with pytest.raises(ValueError, match="columns"):
         net.init_from_data(torch.rand(10, 2))
     with pytest.raises(ValueError, match="temperature"):
