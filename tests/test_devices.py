@@ -142,6 +142,20 @@ def test_reset_parameters_after_moving_keeps_device_and_dtype(name, device):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ["mgradnet-m", "gradnet-m"])
+def test_init_from_data_on_device(name, dtype, device):
+    net = build(name).to(device=device, dtype=dtype)
+    x = randn((50, DIM), device, dtype)
+    gen = torch.Generator(device=device).manual_seed(0)
+    net.init_from_data(x, generator=gen)
+    for pname, p in net.named_parameters():
+        assert p.device == x.device and p.dtype == dtype and bool(p.isfinite().all()), pname
+    on(net(x), x)
+    net.init_from_data(x.cpu())  # samples on another device: moved to the network's
+    on(net(x), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_on_device(name, dtype, device):
     torch.manual_seed(0)
