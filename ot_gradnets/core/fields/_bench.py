@@ -826,9 +826,10 @@ def run_benchmark(
             (balanced by their measured cost), each run by :func:`run_benchmark` in its own
             process with one torch thread under ``out/shard-<i>``, and the shards' rows are merged
             into the usual files. Every fit is seeded on its own, so the rows are those of
-            ``jobs=1`` (up to floating-point differences between thread counts). Small models do
-            not speed up with torch threads, so on a 2-core machine ``jobs=2`` halves the wall
-            time where ``torch.set_num_threads(2)`` does not.
+            ``jobs=1`` (up to floating-point differences between thread counts). A second torch
+            thread speeds one fit up little (on the 2-core sandbox: 1.04-1.1x for the 2-D
+            100-parameter fits, 1.3-1.7x at d = 256), so ``jobs=2`` uses two cores better than
+            ``torch.set_num_threads(2)``.
 
     Returns:
         A :class:`BenchResult`.
@@ -915,8 +916,8 @@ def _report(
     return files
 
 
-#: Relative cost of a model's fits in the full suites (CPU seconds at d = 1024 under recipe
-#: ``paper``, benchmarks/RESULTS.md), used only to balance ``jobs`` shards.
+#: Relative cost of a model's fits in the full suites (about the CPU seconds at d = 1024 under
+#: recipe ``paper``, benchmarks/RESULTS.md), used only to balance ``jobs`` shards.
 _COST = {
     "mgradnet-m": 1726,
     "gradnet-m": 1281,
