@@ -80,7 +80,7 @@ def _emit(**row) -> None:
 def run_polymax(a: argparse.Namespace) -> None:
     t = make_target(a.fresh_target, a.dim).to(a.device)
     kw = {a.model: {"activation": a.act}} if a.act else {}
-    rec = Recipe("pilot", init=a.init, betas=(0.9, a.beta2), model_kwargs=kw)
+    rec = Recipe("pilot", init=a.init or "authors", betas=(0.9, a.beta2), model_kwargs=kw)
     # unlabelled inputs for a data-dependent init, drawn as the benchmark runner draws them
     x_init = t.sample(INIT_POINTS, torch.Generator().manual_seed(30_000 + a.seed))
     model = _init_model(
@@ -119,7 +119,7 @@ def run_paper_2d(a: argparse.Namespace) -> None:
     kw = {a.model: {"activation": a.act}} if a.act else {}
     rec = Recipe(
         "pilot",
-        init=a.init,
+        init=a.init or "authors",
         betas=(0.9, a.beta2),
         model_kwargs=kw,
         lr_2d=a.lr,
@@ -131,11 +131,12 @@ def run_paper_2d(a: argparse.Namespace) -> None:
     vals = []
     for trial in map(int, a.trials.split(",")):
         if a.lbfgs_fraction > 0:  # the `ours` recipe's two stages, with this L-BFGS share
+            # the recipe's own L-BFGS points and initialisation unless given
+            given = {"lbfgs_points": a.lbfgs_points, "init": a.init}
             run = replace(
                 RECIPES["ours"].for_run("paper-2d", a.model),
                 lbfgs_fraction=a.lbfgs_fraction,
-                lbfgs_points=a.lbfgs_points,
-                init=a.init,
+                **{k: v for k, v in given.items() if v is not None},
             )
         else:
             run = rec
@@ -160,7 +161,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", default="constant")
     p.add_argument("--beta2", type=float, default=0.999)
-    p.add_argument("--init", default="authors")
+    p.add_argument(
+        "--init", default=None, help="a key of INITS (default: the recipe's, else authors)"
+    )
     p.add_argument("--act", default=None, help="activation override")
     p.add_argument("--steps", type=int, default=None, help="default 20000 (2-D), 10000 (polymax)")
     p.add_argument("--batch", type=int, default=100, help="polymax batch")
@@ -174,7 +177,7 @@ def main() -> None:
         help="paper-2d: run the `ours` recipe with this L-BFGS share instead",
     )
     p.add_argument(
-        "--lbfgs-points", type=int, default=10_000, help="paper-2d: the L-BFGS stage's points"
+        "--lbfgs-points", type=int, default=None, help="paper-2d: the L-BFGS stage's points"
     )
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
