@@ -281,6 +281,14 @@ _ARCH_HD: dict[str, dict[str, Any]] = {
 }
 
 
+#: The targets of each suite.
+SUITE_TARGETS: dict[str, tuple[str, ...]] = {
+    "paper-2d": ("convex-2d", "nonconvex-2d"),
+    "polymax": ("polymax",),
+    "highdim": ("ridge-convex", "ridge-nonconvex"),
+}
+
+
 def _models_for(target: Target, suite: str) -> tuple[str, ...]:
     """Default models of a target: monotone ones only where the target is convex."""
     if suite == "paper-2d":
@@ -468,7 +476,7 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
         }
         grid_n = 100
     maps: dict[tuple[str, str, str], Tensor] = {}
-    for tname in ("convex-2d", "nonconvex-2d"):
+    for tname in SUITE_TARGETS["paper-2d"]:
         target = make_target(tname)
         grid = target.grid(grid_n)
         names = [
@@ -626,11 +634,11 @@ def _run_fresh(
 
 
 def _run_polymax(cfg: _Config, writer: _Writer) -> dict[str, Any]:
-    return _run_fresh(cfg, writer, "polymax", ("polymax",), (2, 32, 256, 1024))
+    return _run_fresh(cfg, writer, "polymax", SUITE_TARGETS["polymax"], (2, 32, 256, 1024))
 
 
 def _run_highdim(cfg: _Config, writer: _Writer) -> dict[str, Any]:
-    return _run_fresh(cfg, writer, "highdim", ("ridge-convex", "ridge-nonconvex"), (32, 256))
+    return _run_fresh(cfg, writer, "highdim", SUITE_TARGETS["highdim"], (32, 256))
 
 
 #: Benchmark suites by name.
@@ -963,14 +971,25 @@ def _run_sharded(
     import multiprocessing
 
     start = time.perf_counter()
-    todo = sorted(models or (*GRADNETS, *BASELINES, AFFINE), key=lambda m: -_COST.get(m, 1000))
+    # a model's cost: its per-fit cost times the targets it runs on (monotone ones skip the
+    # non-convex targets)
+    runs: dict[str, int] = {}
+    for s in names:
+        for tname in SUITE_TARGETS[s]:
+            for m in _models_for(make_target(tname, 2), s):
+                runs[m] = runs.get(m, 0) + 1
+    todo = [m for m in (models or (*GRADNETS, *BASELINES, AFFINE)) if runs.get(m)]
+    suite = names[0] if len(names) == 1 else "all"
+    if not todo:  # none of the models runs in these suites: the plain path writes empty files
+        return run_benchmark(suite, out, models=models, jobs=1, **kwargs)
+    cost = {m: _COST.get(m, 1000) * runs[m] for m in todo}
+    todo.sort(key=lambda m: -cost[m])
     shards: list[list[str]] = [[] for _ in range(min(jobs, len(todo)))]
     load = [0] * len(shards)
     for m in todo:  # longest first onto the least loaded shard
         i = load.index(min(load))
         shards[i].append(m)
-        load[i] += _COST.get(m, 1000)
-    suite = names[0] if len(names) == 1 else "all"
+        load[i] += cost[m]
     dirs = [out / f"shard-{i}" for i in range(len(shards))]
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
     with concurrent.futures.ProcessPoolExecutor(len(shards), mp_context=ctx) as pool:

@@ -236,3 +236,8 @@ def test_jobs_merges_the_2d_heat_maps(tmp_path):
     maps = torch.load(tmp_path / "fields_paper-2d_heatmaps.pt", weights_only=True)
     assert {k[1] for k in maps} == {"mgradnet-c", "gradnet-c"}
     assert any(p.name == "fields_paper-2d_heatmaps.png" for p in res.files)
+
+
+def test_jobs_with_no_model_to_run_writes_empty_outputs(tmp_path):
+    res = run_benchmark("paper-2d", tmp_path, quick=True, models=["affine-lstsq"], jobs=2)
+    assert res.rows == [] and (tmp_path / "fields_paper-2d.csv").exists()
