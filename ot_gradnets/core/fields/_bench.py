@@ -795,11 +795,14 @@ def plot_db_vs_dim(summary: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def read_rows(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Read trial rows back from ``fields_*.csv`` files (to merge runs into one report)."""
+    """Read trial rows back from ``fields_*.csv`` files (to merge runs into one report).
+
+    Numbers come back as the runner wrote them (ints and floats; empty cells stay ``""``).
+    """
     rows: list[dict[str, Any]] = []
     for p in paths:
         with Path(p).open(newline="") as fh:
-            rows.extend(csv.DictReader(fh))
+            rows.extend(_typed(r) for r in csv.DictReader(fh))
     return rows
 
 
@@ -1005,7 +1008,7 @@ def _run_sharded(
     for s in names:
         parts = [d / f"fields_{s}.csv" for d in dirs if (d / f"fields_{s}.csv").exists()]
         rows = sorted(
-            (_typed(r) for r in read_rows(parts)),
+            read_rows(parts),
             key=lambda r: (r["target"], r["dim"], r["model"], r["recipe"], r["trial"]),
         )
         writer = _Writer(out / f"fields_{s}.csv")
