@@ -20,6 +20,7 @@ summary table with the authors' numbers where they exist) and figures.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 import time
@@ -356,19 +357,36 @@ _COLUMNS = [
 ]
 
 
-class _Writer:
-    """Append rows to a CSV as they come (a killed run keeps what it finished)."""
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies a row across runs: (target, dim, model, recipe, trial)."""
+    return (row["target"], int(row["dim"]), row["model"], row["recipe"], int(row["trial"]))
 
-    def __init__(self, path: Path) -> None:
+
+class _Writer:
+    """Append rows to a CSV as they come (a killed run keeps what it finished).
+
+    ``carried`` rows (from an earlier run being resumed) are written first and count as done.
+    """
+
+    def __init__(self, path: Path, carried: Sequence[dict[str, Any]] = ()) -> None:
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        self._done: set[tuple[Any, ...]] = set()
         with path.open("w", newline="") as fh:
             csv.DictWriter(fh, _COLUMNS).writeheader()
+        for row in carried:
+            self.add(row)
+        self.carried = len(carried)
+
+    def done(self, target: str, dim: int, model: str, recipe: str, trial: int) -> bool:
+        """Whether this (target, dim, model, recipe, trial) already has a row."""
+        return (target, int(dim), model, recipe, int(trial)) in self._done
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        self._done.add(_row_key(row))
         with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, _COLUMNS).writerow(row)
+            csv.DictWriter(fh, _COLUMNS).writerow({k: row.get(k, "") for k in _COLUMNS})
 
 
 def _init_model(make: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -451,6 +469,8 @@ class _Config:
     verbose: bool
     out: Path
     first_trial: int = 0
+    #: per-trial 2-D error maps of a resumed run, by (target, model, recipe, trial)
+    carried_maps: dict[tuple[str, str, str, int], Tensor] = field(default_factory=dict)
 
 
 def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
@@ -475,7 +495,10 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
             "eval_every": 100,
         }
         grid_n = 100
-    maps: dict[tuple[str, str, str], Tensor] = {}
+    # each trial's error map, saved before its row (a resumed run rebuilds the means from them)
+    trial_maps_path = cfg.out / "fields_paper-2d_trialmaps.pt"
+    trial_maps: dict[tuple[str, str, str, int], Tensor] = dict(cfg.carried_maps)
+
     for tname in SUITE_TARGETS["paper-2d"]:
         target = make_target(tname)
         grid = target.grid(grid_n)
@@ -486,8 +509,9 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
             for mname in names:
                 run = recipe.for_run("paper-2d", mname)
                 budget = 94 if mname.endswith("-m") else 100
-                acc = torch.zeros(grid.shape[0])
-                for count, trial in enumerate(range(cfg.first_trial, cfg.first_trial + trials)):
+                for trial in range(cfg.first_trial, cfg.first_trial + trials):
+                    if writer.done(tname, 2, mname, recipe.name, trial):
+                        continue
                     model, res = _fit_2d(
                         lambda x_init, mname=mname, budget=budget, run=run: _build(
                             mname, 2, budget, _ARCH_2D, run, exact=True, x_init=x_init
@@ -500,7 +524,10 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
                     )
                     model.eval()
                     test_db = field_error_db(model, target, grid)
-                    acc += error_map(model, target, grid)
+                    trial_maps[(tname, mname, recipe.name, trial)] = error_map(
+                        model, target, grid
+                    ).reshape(grid_n, grid_n)
+                    torch.save(trial_maps, trial_maps_path)
                     writer.add(
                         {
                             "suite": "paper-2d",
@@ -522,9 +549,18 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
                         }
                     )
                     # mean over the trials so far, saved after each (a killed run keeps them)
-                    maps[(tname, mname, recipe.name)] = (acc / (count + 1)).reshape(grid_n, grid_n)
-                    torch.save(maps, cfg.out / "fields_paper-2d_heatmaps.pt")
-    return {"maps": maps}
+                    torch.save(_mean_maps(trial_maps), cfg.out / "fields_paper-2d_heatmaps.pt")
+    return {"maps": _mean_maps(trial_maps)}
+
+
+def _mean_maps(
+    trial_maps: dict[tuple[str, str, str, int], Tensor],
+) -> dict[tuple[str, str, str], Tensor]:
+    """Per-trial error maps averaged over the trials of each (target, model, recipe)."""
+    groups: dict[tuple[str, str, str], list[Tensor]] = {}
+    for (t, m, r, _), emap in sorted(trial_maps.items()):
+        groups.setdefault((t, m, r), []).append(emap)
+    return {k: torch.stack(v).mean(0) for k, v in groups.items()}
 
 
 def _run_fresh(
@@ -553,7 +589,9 @@ def _run_fresh(
                     run = recipe.for_run(suite, mname)
                     lrs = tuple(cfg.lrs) if cfg.lrs else (run.lrs[:1] if cfg.quick else run.lrs)
                     if mname == AFFINE:
-                        if recipe is not cfg.recipes[0]:
+                        if recipe is not cfg.recipes[0] or writer.done(
+                            tname, dim, mname, "closed-form", 0
+                        ):
                             continue  # recipe-independent: one row
                         t0 = time.perf_counter()
                         lin = fit_affine(target, 5 * n_val, torch.Generator().manual_seed(0))
@@ -580,6 +618,8 @@ def _run_fresh(
                         )
                         continue
                     for trial in range(cfg.first_trial, cfg.first_trial + trials):
+                        if writer.done(tname, dim, mname, recipe.name, trial):
+                            continue
                         # unlabelled inputs for a data-dependent initialisation (no field values)
                         x_init = target.sample(
                             INIT_POINTS, torch.Generator().manual_seed(30_000 + trial)
@@ -819,6 +859,7 @@ def run_benchmark(
     verbose: bool = False,
     first_trial: int = 0,
     jobs: int = 1,
+    resume: bool = False,
 ) -> BenchResult:
     """Run a benchmark suite and write its tables and figures to ``out``.
 
@@ -841,6 +882,12 @@ def run_benchmark(
             thread speeds one fit up little (on the 2-core sandbox: 1.04-1.1x for the 2-D
             100-parameter fits, 1.3-1.7x at d = 256), so ``jobs=2`` uses two cores better than
             ``torch.set_num_threads(2)``.
+        resume: keep the rows (and 2-D error maps) that an earlier run, killed or finished,
+            wrote to ``out``, and fit only what is missing. A row is matched by (target, dim,
+            model, recipe, trial), so the same command picks up where it stopped, and a wider
+            one (more models, dims or trials) adds to it. Refused when ``quick`` or ``lrs``
+            differ from the earlier run's (``out/fields_run.json``). The reported wall time is
+            this call's; the ``fit_s`` column keeps every fit's.
 
     Returns:
         A :class:`BenchResult`.
@@ -867,6 +914,7 @@ def run_benchmark(
     jobs = check_positive_int(jobs, "jobs")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, quick, lrs, resume)
     if jobs > 1:
         kwargs = {
             "quick": quick,
@@ -877,7 +925,7 @@ def run_benchmark(
             "verbose": verbose,
             "first_trial": first_trial,
         }
-        return _run_sharded(names, out, models, jobs, kwargs)
+        return _run_sharded(names, out, models, jobs, kwargs, resume)
     cfg = _Config(
         quick=quick,
         trials=trials,
@@ -894,11 +942,55 @@ def run_benchmark(
     all_rows: list[dict[str, Any]] = []
     for s in names:
         t0 = time.perf_counter()
-        writer = _Writer(out / f"fields_{s}.csv")
+        carried, cfg.carried_maps = _carried(out, s) if resume else ([], {})
+        writer = _Writer(out / f"fields_{s}.csv", carried)
         extra = SUITES[s](cfg, writer)
-        files += _report(s, writer.rows, extra.get("maps"), cfg.recipes, out, quick, t0)
+        files += _report(
+            s, writer.rows, extra.get("maps"), cfg.recipes, out, quick, t0, len(carried)
+        )
         all_rows += writer.rows
     return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)
+
+
+def _check_settings(out: Path, quick: bool, lrs: Sequence[float] | None, resume: bool) -> None:
+    """Record the settings that change every row; refuse to resume a run made with others.
+
+    A fresh run also clears the intermediate files of an earlier ``jobs`` run in ``out`` (the
+    shards' CSVs and maps), so that a later ``resume`` cannot pick up rows that are not its own.
+    """
+    path = out / "fields_run.json"
+    settings = {"quick": bool(quick), "lrs": None if lrs is None else [float(v) for v in lrs]}
+    if resume and path.exists():
+        before = json.loads(path.read_text())
+        if before != settings:
+            raise ValueError(
+                f"resume: {out} holds a run made with {before}, not {settings}; use another "
+                "out directory, or the same settings."
+            )
+    if not resume:
+        for stale in out.glob("shard-*/fields_*"):
+            stale.unlink()
+    path.write_text(json.dumps(settings) + "\n")
+
+
+def _carried(
+    out: Path, suite: str
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str, int], Tensor]]:
+    """An earlier run's rows and per-trial 2-D maps in ``out`` (its own and its shards')."""
+    dirs = [out, *sorted(out.glob("shard-*"))]
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for d in dirs:
+        path = d / f"fields_{suite}.csv"
+        if path.exists():
+            for row in read_rows([path]):
+                rows.setdefault(_row_key(row), row)
+    maps: dict[tuple[str, str, str, int], Tensor] = {}
+    for d in dirs:
+        path = d / f"fields_{suite}_trialmaps.pt"
+        if path.exists():
+            maps.update(torch.load(path, weights_only=True))
+    done = {(k[0], k[2], k[3], k[4]) for k in rows}  # keep only maps whose row was written
+    return list(rows.values()), {k: v for k, v in maps.items() if k in done}
 
 
 def _report(
@@ -909,14 +1001,17 @@ def _report(
     out: Path,
     quick: bool,
     t0: float,
+    carried: int = 0,
 ) -> list[Path]:
     """Write a suite's markdown summary and figures (the CSV is already written)."""
     summary = summarize(rows)
     md = out / f"fields_{suite}.md"
+    resumed = f", resuming a run whose {carried} rows were kept" if carried else ""
     md.write_text(
         f"# fields benchmark: {suite}\n\nrecipes: "
         + "; ".join(f"`{r.name}`: {r.description}" for r in recipes)
-        + f"\n\nwall time: {time.perf_counter() - t0:.0f} s{' (quick)' if quick else ''}\n\n"
+        + f"\n\nwall time: {time.perf_counter() - t0:.0f} s{' (quick)' if quick else ''}"
+        + f"{resumed}\n\n"
         + markdown_table(summary)
     )
     files = [out / f"fields_{suite}.csv", md]
@@ -958,7 +1053,7 @@ def _typed(row: dict[str, Any]) -> dict[str, Any]:
 
 def _shard_worker(suite: str, out: str, models: list[str], kwargs: dict[str, Any]) -> str:
     torch.set_num_threads(1)
-    run_benchmark(suite, out, models=models, jobs=1, **kwargs)
+    run_benchmark(suite, out, models=models, jobs=1, resume=True, **kwargs)
     return out
 
 
@@ -968,8 +1063,13 @@ def _run_sharded(
     models: Sequence[str] | None,
     jobs: int,
     kwargs: dict[str, Any],
+    resume: bool = False,
 ) -> BenchResult:
-    """Run :func:`run_benchmark` on ``jobs`` shards of the models in parallel, then merge."""
+    """Run :func:`run_benchmark` on ``jobs`` shards of the models in parallel, then merge.
+
+    Each shard resumes from the rows handed to it: with ``resume``, the earlier run's rows of
+    its models (whichever shard wrote them); without, none.
+    """
     import concurrent.futures
     import multiprocessing
 
@@ -994,6 +1094,15 @@ def _run_sharded(
         shards[i].append(m)
         load[i] += cost[m]
     dirs = [out / f"shard-{i}" for i in range(len(shards))]
+    carried = {s: _carried(out, s) if resume else ([], {}) for s in names}
+    for d, ms in zip(dirs, shards, strict=True):
+        d.mkdir(exist_ok=True)
+        (d / "fields_run.json").write_text((out / "fields_run.json").read_text())
+        for s, (rows, maps) in carried.items():
+            _Writer(d / f"fields_{s}.csv", [r for r in rows if r["model"] in ms])
+            torch.save(
+                {k: v for k, v in maps.items() if k[1] in ms}, d / f"fields_{s}_trialmaps.pt"
+            )
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
     with concurrent.futures.ProcessPoolExecutor(len(shards), mp_context=ctx) as pool:
         futures = [
@@ -1007,20 +1116,24 @@ def _run_sharded(
     recipes = [RECIPES[r] for r in kwargs["recipes"]]
     for s in names:
         parts = [d / f"fields_{s}.csv" for d in dirs if (d / f"fields_{s}.csv").exists()]
+        sharded = {m for ms in shards for m in ms}
+        others = [r for r in carried[s][0] if r["model"] not in sharded]  # kept as they were
         rows = sorted(
-            read_rows(parts),
+            read_rows(parts) + others,
             key=lambda r: (r["target"], r["dim"], r["model"], r["recipe"], r["trial"]),
         )
         writer = _Writer(out / f"fields_{s}.csv")
         for row in rows:
             writer.add(row)
-        maps: dict[tuple[str, str, str], Tensor] = {}
+        trial_maps = {k: v for k, v in carried[s][1].items() if k[1] not in sharded}
         for d in dirs:
-            path = d / f"fields_{s}_heatmaps.pt"
+            path = d / f"fields_{s}_trialmaps.pt"
             if path.exists():
-                maps.update(torch.load(path, weights_only=True))
+                trial_maps.update(torch.load(path, weights_only=True))
+        maps = _mean_maps(trial_maps)
         if maps:
+            torch.save(trial_maps, out / f"fields_{s}_trialmaps.pt")
             torch.save(maps, out / f"fields_{s}_heatmaps.pt")
-        files += _report(s, rows, maps, recipes, out, kwargs["quick"], start)
+        files += _report(s, rows, maps, recipes, out, kwargs["quick"], start, len(carried[s][0]))
         all_rows += rows
     return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)

@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         first_trial=args.first_trial,
         jobs=args.jobs,
+        resume=args.resume,
     )
     for path in res.files:
         print(f"wrote {path}")
@@ -102,6 +103,12 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         default=1,
         help="worker processes, each one torch thread, models split between them (default 1; "
         "2 on a 2-core machine)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows an earlier (killed or finished) run wrote to --out and fit only the "
+        "missing ones; the same command picks up where it stopped",
     )
     p.add_argument("--verbose", action="store_true", help="progress bars")
     p.set_defaults(func=_run)

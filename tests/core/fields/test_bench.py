@@ -241,3 +241,80 @@ def test_jobs_merges_the_2d_heat_maps(tmp_path):
 def test_jobs_with_no_model_to_run_writes_empty_outputs(tmp_path):
     res = run_benchmark("paper-2d", tmp_path, quick=True, models=["affine-lstsq"], jobs=2)
     assert res.rows == [] and (tmp_path / "fields_paper-2d.csv").exists()
+
+
+def _csv_rows(path):
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resume_fits_only_what_is_missing(tmp_path):
+    kw = {"quick": True, "trials": 2, "models": ["mgradnet-c", "gradnet-c"]}
+    full = run_benchmark("paper-2d", tmp_path / "full", **kw)
+    # a run killed after its first row: the CSV holds one row, the maps file that trial's map
+    part = tmp_path / "part"
+    run_benchmark("paper-2d", part, quick=True, trials=1, models=["mgradnet-c"])
+    kept = _csv_rows(part / "fields_paper-2d.csv")
+    assert len(kept) == 1
+    res = run_benchmark("paper-2d", part, resume=True, **kw)
+    key = lambda r: (r["target"], r["model"], int(r["trial"]))  # noqa: E731
+    assert sorted(map(key, res.rows)) == sorted(map(key, full.rows))
+    by_key = {key(r): r for r in res.rows}
+    # the kept row is carried as it was (its fit time too), the others match a fresh run
+    assert by_key[key(kept[0])]["fit_s"] == float(kept[0]["fit_s"])
+    for r in full.rows:
+        assert abs(by_key[key(r)]["test_db"] - r["test_db"]) < 1e-3
+    assert len(_csv_rows(part / "fields_paper-2d.csv")) == len(full.rows)
+    assert "resuming a run whose 1 rows were kept" in (part / "fields_paper-2d.md").read_text()
+    maps = torch.load(part / "fields_paper-2d_heatmaps.pt", weights_only=True)
+    ref = torch.load(tmp_path / "full" / "fields_paper-2d_heatmaps.pt", weights_only=True)
+    assert maps.keys() == ref.keys()
+    for k in ref:  # means over both trials, the kept one included
+        torch.testing.assert_close(maps[k], ref[k], atol=1e-4, rtol=1e-3)
+    # nothing left to do: a second resume fits nothing and keeps every row
+    again = run_benchmark("paper-2d", part, resume=True, **kw)
+    assert sorted(map(key, again.rows)) == sorted(map(key, full.rows))
+    assert all(r["fit_s"] == by_key[key(r)]["fit_s"] for r in again.rows)
+
+
+def test_resume_refuses_other_settings_and_a_fresh_run_starts_over(tmp_path):
+    run_benchmark("polymax", tmp_path, quick=True, dims=[2], models=["affine-lstsq"])
+    with pytest.raises(ValueError, match="resume"):
+        run_benchmark("polymax", tmp_path, dims=[2], models=["affine-lstsq"], resume=True)
+    with pytest.raises(ValueError, match="resume"):
+        run_benchmark(
+            "polymax", tmp_path, quick=True, lrs=[1e-2], models=["affine-lstsq"], resume=True
+        )
+    res = run_benchmark("polymax", tmp_path, quick=True, dims=[4], models=["affine-lstsq"])
+    assert [r["dim"] for r in res.rows] == [4]  # not resumed: the d = 2 row is gone
+    assert [r["dim"] for r in _csv_rows(tmp_path / "fields_polymax.csv")] == ["4"]
+
+
+def test_resume_with_jobs_keeps_rows_whichever_shard_wrote_them(tmp_path):
+    kw = {"quick": True, "dims": [2]}
+    first = run_benchmark("polymax", tmp_path, jobs=2, models=["mgradnet-c", "icnn"], **kw)
+    res = run_benchmark(
+        "polymax",
+        tmp_path,
+        jobs=2,
+        resume=True,
+        models=["mgradnet-m", "icnn", "affine-lstsq"],
+        **kw,
+    )
+    fit_s = {r["model"]: r["fit_s"] for r in res.rows}
+    assert sorted(fit_s) == ["affine-lstsq", "icnn", "mgradnet-c", "mgradnet-m"]
+    for r in first.rows:  # carried unchanged, including mgradnet-c, which this call left out
+        assert fit_s[r["model"]] == r["fit_s"]
+    assert len(_csv_rows(tmp_path / "fields_polymax.csv")) == 4
+    # a fresh sharded run clears the shards' old rows
+    run_benchmark("polymax", tmp_path, jobs=2, models=["mgradnet-m", "affine-lstsq"], **kw)
+    again = run_benchmark("polymax", tmp_path, resume=True, models=["affine-lstsq"], **kw)
+    assert sorted(r["model"] for r in again.rows) == ["affine-lstsq", "mgradnet-m"]
+
+
+def test_cli_resume(tmp_path):
+    args = ["bench", "fields", "--suite", "polymax", "--quick", "--dims", "2"]
+    args += ["--models", "affine-lstsq", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main([*args, "--resume"]) == 0
+    assert len(_csv_rows(tmp_path / "fields_polymax.csv")) == 1
