@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/transport_estimator_defaults.py D 0 mode=array n=20000
     ... D 0 mode=array n=20000 loss=w2            # another loss
     ... D 600 mode=sampler                        # fresh samples each step, 600 s time limit
+    ... 8 0 mode=array n=1000 pair=gaussian validation_fraction=0.1   # held-out checkpoint
 
 Arguments: ``D`` the dimension, then the time limit in seconds (0: none, the step budget
 ``max_iter`` decides), then ``key=value`` pairs: ``mode`` (``array``: ``n`` training samples per

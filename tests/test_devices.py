@@ -266,6 +266,16 @@ def test_brenier_map_fits_with_every_loss_on_device(loss, dtype, device):
     check_fitted(tmap, x, dtype)
 
 
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_brenier_map_held_out_scores_on_device(loss, device):
+    """``validation_fraction``: the held-out split and each loss's ``evaluate`` on the device."""
+    tmap = fit_map(loss, device, torch.float32, validation_fraction=0.25, validation_interval=2)
+    assert tmap.history_["val_step"] == [0, 2, 4]
+    assert all(math.isfinite(v) for v in tmap.validation_scores_)
+    x, _ = gaussian_data(device, torch.float32, n=16, seed=5)
+    check_fitted(tmap, x, torch.float32)
+
+
 def test_brenier_map_from_samplers_on_device(device):
     """Samplers (unlimited data) on the device: the semi-dual keeps its pool there."""
     pair = make_pair("gaussian", T_DIM, seed=0, dtype=torch.float32, device=device)

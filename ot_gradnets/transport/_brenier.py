@@ -154,6 +154,17 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         dtype: dtype to train in; ``None`` follows ``X`` (float64 arrays train in float64).
         callback: called as ``callback(estimator, step, loss)`` after each step, with the
             network in ``estimator.network_``; returning ``True`` stops training.
+        validation_fraction: hold out this share of ``X`` and of ``Y`` (a sampler: a fresh
+            held-out draw of ``max(batch_size, 1000)``), score the loss on them (the loss's
+            ``evaluate``; for ``"dual"`` the held-out semi-dual objective) before training and
+            every ``validation_interval`` steps, and keep the weights that scored best. The
+            initial (linear Gaussian) map is a candidate too, so a map that would only fit the
+            sampling noise of a small sample falls back towards it. ``None``: no hold-out.
+        n_iter_no_change: with ``validation_fraction``, also stop training after this many
+            evaluations without a better held-out score (``None``: run the whole budget; the
+            cosine schedule often improves the map most at its end, so stopping early can cost
+            accuracy on large samples).
+        validation_interval: steps between held-out evaluations.
 
     Attributes:
         network_: the fitted gradient network, :math:`T = \nabla F`.
@@ -162,6 +173,10 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         n_iter_: steps taken.
         fit_time_: seconds spent in :meth:`fit`.
         loss_fn_: the loss object (its state, e.g. Newton iteration counts for ``"dual"``).
+        validation_scores_: held-out loss at each evaluation (with ``validation_fraction``; the
+            steps are in ``history_["val_step"]``).
+        best_validation_score_, best_iter_: the best held-out loss and the step of the weights
+            kept (with ``validation_fraction``; ``best_iter_ = 0`` is the initial map).
 
     Example:
         >>> import torch
@@ -197,6 +212,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         callback: Callable[..., Any] | None = None,
+        validation_fraction: float | None = None,
+        n_iter_no_change: int | None = None,
+        validation_interval: int = 100,
     ) -> None:
         self.dim = dim
         self.network = network
@@ -217,6 +235,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.callback = callback
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
 
     # ------------------------------------------------------------------------------------------
     # validation and construction
@@ -261,6 +282,18 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         check_nonnegative_float(self.strong_convexity, "strong_convexity")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable or None, got {self.callback!r}.")
+        if self.validation_fraction is not None:
+            frac = check_nonnegative_float(self.validation_fraction, "validation_fraction")
+            if not 0.0 < frac < 1.0:
+                raise ValueError(
+                    f"validation_fraction must be in (0, 1) or None, got "
+                    f"{self.validation_fraction!r}."
+                )
+            check_positive_int(self.validation_interval, "validation_interval")
+        if self.n_iter_no_change is not None:
+            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+            if self.validation_fraction is None:
+                raise ValueError("n_iter_no_change needs validation_fraction (a held-out set).")
 
     def _generator(self) -> torch.Generator:
         if isinstance(self.random_state, torch.Generator):
@@ -398,6 +431,15 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 options.setdefault("blur", float(self.blur))
         loss_fn = make_loss(self.loss, **options)
         gen = self._generator()
+        held_out: tuple[Tensor, Tensor | None] | None = None
+        for name in ("validation_scores_", "best_validation_score_", "best_iter_"):
+            self.__dict__.pop(name, None)  # an earlier fit's, with other settings
+        if self.validation_fraction is not None:
+            source, x_ref, x_val = self._hold_out(source, x_ref, gen)
+            y_val = None
+            if target is not None:
+                target, y_ref, y_val = self._hold_out(target, y_ref, gen)
+            held_out = (x_val, y_val)
 
         # Network initialisation from random_state: built on the CPU from the CPU generator only
         # (torch.manual_seed would also reseed, and leave changed, the global CUDA generators),
@@ -411,11 +453,36 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         self.n_features_in_ = dim
         self.loss_fn_ = loss_fn
         loss_fn.start(net, source, target, gen)
-        self._fit_loop(net, loss_fn, gen, start)
+        self._fit_loop(net, loss_fn, gen, start, held_out)
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _fit_loop(self, net: nn.Module, loss_fn: Any, gen: torch.Generator, start: float) -> None:
+    def _hold_out(
+        self, src: SampleSource, ref: Tensor, gen: torch.Generator
+    ) -> tuple[SampleSource, Tensor, Tensor]:
+        """Split off the held-out samples: ``(training source, its reference
+        sample, held-out samples)``. A sampler keeps drawing; its held-out set is a fresh draw."""
+        if src.size is None:
+            return src, ref, src.sample(max(self.batch_size, 1000))
+        n = src.size
+        n_val = max(1, round(float(self.validation_fraction) * n))
+        if n - n_val < 2:
+            raise ValueError(
+                f"{src.name} has {n} samples: too few to hold out validation_fraction="
+                f"{self.validation_fraction} and keep 2 for training."
+            )
+        perm = torch.randperm(n, generator=gen).to(ref.device)
+        train, val = ref[perm[n_val:]], ref[perm[:n_val]]
+        return SampleSource(train, src.dim, src.dtype, src.device, src.name), train, val
+
+    def _fit_loop(
+        self,
+        net: nn.Module,
+        loss_fn: Any,
+        gen: torch.Generator,
+        start: float,
+        held_out: tuple[Tensor, Tensor | None] | None = None,
+    ) -> None:
         params = [p for p in net.parameters() if p.requires_grad]
         lr = self._lr(self.n_features_in_)
         opt = torch.optim.Adam(params, lr=lr)
@@ -430,6 +497,27 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         t_fit = time.perf_counter()
         n_iter = 0
         good = [p.detach().clone() for p in params]  # the last weights with a finite loss
+        best: list[Tensor] = []
+        stale = 0
+
+        def validate(step: int) -> bool:
+            """Score the held-out samples; keep the best weights; say whether to stop."""
+            nonlocal best, stale
+            assert held_out is not None
+            value = float(loss_fn.evaluate(net, *held_out))
+            history["val_loss"].append(value)
+            history["val_step"].append(step)
+            if math.isfinite(value) and value < self.best_validation_score_:
+                self.best_validation_score_, self.best_iter_ = value, step
+                best, stale = [p.detach().clone() for p in params], 0
+            else:
+                stale += 1
+            return self.n_iter_no_change is not None and stale >= self.n_iter_no_change
+
+        if held_out is not None:
+            history["val_loss"], history["val_step"] = [], []
+            self.best_validation_score_, self.best_iter_ = math.inf, 0
+            validate(0)
         try:
             for step in range(self.max_iter):
                 elapsed = time.perf_counter() - t_fit
@@ -475,10 +563,19 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                     bar.set_postfix(loss=f"{value:.4g}")
                 if self.callback is not None and self.callback(self, step, value):
                     break
+                if held_out is not None and n_iter % self.validation_interval == 0:
+                    if validate(n_iter):
+                        break
         finally:
             if bar is not None:
                 bar.close()
         self.n_iter_ = n_iter
+        if held_out is not None:
+            if n_iter % self.validation_interval and n_iter > history["val_step"][-1]:
+                validate(n_iter)  # the final weights are a candidate too
+            if best:
+                self._restore(params, best)
+            self.validation_scores_ = list(history["val_loss"])
 
     def _lr(self, dim: int) -> float:
         """Adam moves every weight by about ``lr`` per step, so a matrix changes by about

@@ -127,7 +127,8 @@ def _write_array(path: str, array: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {"loss": args.loss, "random_state": args.seed, "verbose": args.verbose}
-    for name in ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth"):
+    names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth")
+    for name in (*names, "validation_fraction", "n_iter_no_change"):
         value = getattr(args, name, None)
         if value is not None:
             kw[name] = value
@@ -148,6 +149,20 @@ def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = No
     )
     p.add_argument("--batch-size", type=int, default=None, help="samples per step")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=None,
+        help="hold out this share of the samples and keep the weights with the best held-out "
+        "loss (e.g. 0.1; worth it on small samples)",
+    )
+    p.add_argument(
+        "--n-iter-no-change",
+        type=int,
+        default=None,
+        help="with --validation-fraction: stop after this many held-out evaluations (every 100 "
+        "steps) without improvement",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (demo default: 1)")
     p.add_argument("-v", "--verbose", action="store_true", help="show a progress bar")

@@ -120,6 +120,14 @@ class TransportLoss(abc.ABC):
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
         """Draw minibatches and return the scalar loss to minimise (with a graph)."""
 
+    @abc.abstractmethod
+    def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
+        """The objective on fixed held-out samples ``x`` (source) and ``y`` (target), no graph.
+
+        Lower is better, on the same scale as :meth:`step`'s value; used by
+        :class:`~ot_gradnets.transport.BrenierMap`'s ``validation_fraction``.
+        """
+
 
 class W2Loss(TransportLoss):
     r"""Exact minibatch OT: :math:`\min_\pi \sum_{ij}\pi_{ij}|T(x_i)-y_j|^2` by POT ``ot.emd2``.
@@ -138,6 +146,16 @@ class W2Loss(TransportLoss):
         cost = ot.dist(tx, y)
         w = torch.full((batch_size,), 1.0 / batch_size, dtype=x.dtype, device=x.device)
         return ot.emd2(w, w, cost)
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
+        r""":math:`W_2^2(T_\#\hat P, \hat Q)` between the held-out samples (exact, POT)."""
+        import ot
+
+        assert y is not None
+        a = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=x.dtype, device=x.device)
+        b = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=y.dtype, device=y.device)
+        return float(ot.emd2(a, b, ot.dist(net(x), y)))
 
 
 def _keops_available() -> bool:
@@ -177,6 +195,13 @@ class SinkhornLoss(TransportLoss):
         online = _keops_available() and batch_size * batch_size > 5000**2
         return self._loss("online" if online else "tensorized")(net(x), y)
 
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
+        """The Sinkhorn divergence between the held-out samples."""
+        assert y is not None
+        online = _keops_available() and x.shape[0] * y.shape[0] > 5000**2
+        return float(self._loss("online" if online else "tensorized")(net(x), y))
+
 
 class MongeAmpereLoss(TransportLoss):
     r"""Squared Monge-Ampere residual on source samples, from log-densities.
@@ -209,12 +234,20 @@ class MongeAmpereLoss(TransportLoss):
 
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
         x, _ = self.source.draw(batch_size, generator)
+        return self._residual_sq(net, x)
+
+    def _residual_sq(self, net: nn.Module, x: Tensor) -> Tensor:
         r = (
             net.logdet_jacobian(x)
             - self.source_log_density(x).reshape(-1)
             + self.target_log_density(net(x)).reshape(-1)
         )
         return (r * r).mean()
+
+    def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
+        """The mean squared residual on the held-out source samples (``y`` is not used)."""
+        with torch.no_grad():
+            return float(self._residual_sq(net, x))
 
 
 class DualLoss(TransportLoss):
@@ -328,6 +361,29 @@ class DualLoss(TransportLoss):
         self.warm[idx] = xs
         inner = (xs * y).sum(-1).mean()
         return _potential_gap(net, x, xs) + inner
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
+        r"""The semi-dual :math:`\operatorname{mean} F(x) + \operatorname{mean} F^*(y)` on the
+        held-out samples, each :math:`F^*(y)` by Newton, warm-started from the last evaluation's
+        solutions (kept while the same ``y`` comes back)."""
+        assert y is not None
+        warm = getattr(self, "_eval_warm", None)
+        if warm is None or getattr(self, "_eval_y", None) is not y:
+            warm, self._eval_y = self._cold_start(y), y
+        res = solve_conjugate(
+            net,
+            y,
+            warm,
+            tol=self._abs_tol,
+            max_iter=self.max_iter,
+            method=self._method,
+            cg_iter=self.cg_iter,
+            cg_rtol=self.cg_rtol,
+        )
+        self._eval_warm = res.x
+        conj = (res.x * y).sum(-1) - net.potential(res.x)
+        return float(net.potential(x).mean() + conj.mean())
 
 
 # Networks whose ``potential`` is a cheap closed form; others (cascades, whose potential is a

@@ -340,3 +340,102 @@ def test_default_recipe_accuracy_on_known_map(dim, bar):
     tmap = BrenierMap(dim, random_state=0).fit(x, y)
     x_test = pair.sample_source(10000, torch.Generator().manual_seed(3))
     assert l2_uvp(tmap.transform(x_test), pair.transport(x_test), y) < bar
+
+
+def test_held_out_stopping_keeps_the_best_weights():
+    x, y = _gmm(1000), 2 * _gmm(1000, seed=1) + 1
+    snapshots = {}
+
+    def record(est, step, loss):
+        snapshots[step + 1] = [p.detach().clone() for p in est.network_.parameters()]
+
+    tmap = BrenierMap(
+        max_iter=2000,
+        batch_size=128,
+        random_state=0,
+        validation_fraction=0.1,
+        validation_interval=10,
+        n_iter_no_change=3,
+        callback=record,
+    ).fit(x, y)
+    scores, steps = tmap.validation_scores_, tmap.history_["val_step"]
+    assert len(scores) == len(steps) and steps[0] == 0 and np.all(np.isfinite(scores))
+    assert tmap.best_validation_score_ == min(scores)
+    assert tmap.best_iter_ == steps[int(np.argmin(scores))] > 0  # training beat the linear start
+    # stopped by the rule: three evaluations after the best one, none better
+    assert tmap.n_iter_ == tmap.best_iter_ + 3 * 10 < 2000
+    assert min(scores[steps.index(tmap.best_iter_) + 1 :]) >= tmap.best_validation_score_
+    for p, q in zip(tmap.network_.parameters(), snapshots[tmap.best_iter_], strict=True):
+        torch.testing.assert_close(p.detach(), q, rtol=0, atol=0)  # the best weights are kept
+
+
+def test_held_out_checkpoint_without_stopping_runs_the_whole_budget():
+    x, y = _gmm(400), 2 * _gmm(400, seed=1)
+    tmap = BrenierMap(
+        max_iter=30, random_state=0, validation_fraction=0.2, validation_interval=10
+    ).fit(x, y)
+    assert tmap.n_iter_ == 30 and tmap.history_["val_step"] == [0, 10, 20, 30]
+    assert tmap.best_validation_score_ == min(tmap.validation_scores_)
+
+
+def test_held_out_semi_dual_is_the_objective(fitted):
+    tmap, x, y = fitted
+    got = tmap.loss_fn_.evaluate(tmap.network_, x[:300], y[:500])
+    want = tmap.potential(x[:300]).mean() + tmap.conjugate_potential(y[:500]).mean()
+    assert abs(got - float(want)) < 1e-8 * max(1.0, abs(float(want)))
+    # warm-started from the previous solutions when the same samples come back
+    assert tmap.loss_fn_.evaluate(tmap.network_, x[:300], y[:500]) == pytest.approx(got, abs=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["dual", "w2", "sinkhorn", "monge-ampere"])
+def test_held_out_scores_with_every_loss(loss):
+    x = _gmm(300)
+    kw = {"y": 2 * _gmm(300, seed=1)}
+    if loss == "monge-ampere":
+        kw = {
+            "source_log_density": lambda z: -(z * z).sum(-1),
+            "target_log_density": lambda z: -0.5 * (z * z).sum(-1),
+        }
+    tmap = BrenierMap(
+        loss=loss, max_iter=20, random_state=0, validation_fraction=0.1, validation_interval=5
+    )
+    tmap.fit(x, kw.pop("y", None), **kw)
+    assert tmap.history_["val_step"] == [0, 5, 10, 15, 20]
+    assert np.all(np.isfinite(tmap.validation_scores_))
+    assert tmap.best_validation_score_ == min(tmap.validation_scores_)
+
+
+def test_held_out_w2_is_exact_ot_between_the_pushed_samples(fitted):
+    tmap, x, y = fitted
+    from ot_gradnets.transport._losses import W2Loss
+
+    got = W2Loss().evaluate(tmap.network_, x[:200], y[:150])
+    tx = tmap.transform(x[:200])
+    want = ot.emd2(
+        np.full(200, 1 / 200), np.full(150, 1 / 150), ot.dist(tx.numpy(), y[:150].numpy())
+    )
+    assert got == pytest.approx(float(want), rel=1e-10)
+
+
+def test_held_out_with_a_sampler_and_bad_settings():
+    g = torch.Generator().manual_seed(0)
+    tmap = BrenierMap(
+        max_iter=12, random_state=0, validation_fraction=0.1, validation_interval=5, batch_size=64
+    ).fit(lambda n: torch.randn(n, 2, generator=g, dtype=F64), 2 * _gmm(400))
+    assert tmap.history_["val_step"] == [0, 5, 10, 12]  # the final weights are scored too
+    x = _gmm(50)
+    bad_settings = (
+        ({"validation_fraction": 0.0}, "validation_fraction"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"validation_fraction": 0.1, "n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"n_iter_no_change": 5}, "needs validation_fraction"),
+        ({"validation_fraction": 0.1, "validation_interval": 0}, "validation_interval"),
+    )
+    for bad, match in bad_settings:
+        with pytest.raises(ValueError, match=match):
+            BrenierMap(**bad).fit(x, x)
+    with pytest.raises(ValueError, match="too few"):
+        BrenierMap(validation_fraction=0.5).fit(x[:3], x[:3])
+    assert not hasattr(BrenierMap(max_iter=2).fit(x, x), "validation_scores_")
+    refit = tmap.set_params(validation_fraction=None).fit(x, 2 * x)
+    assert not hasattr(refit, "best_iter_")  # an earlier fit's scores do not linger

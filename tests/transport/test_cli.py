@@ -101,3 +101,14 @@ def test_bench_transport_is_registered():
         ["bench", "transport", "--methods", "dual", "w2", "--time-limit", "30", "--out", "o"]
     )
     assert args.methods == ["dual", "w2"] and args.time_limit == 30.0 and args.out == "o"
+
+
+def test_fit_with_a_held_out_share(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(300, 2)))
+    np.save(tmp_path / "y.npy", 2.0 * rng.normal(size=(300, 2)) + 1.0)
+    args = ["fit", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "-o", str(tmp_path / "m.pt")]
+    args += ["--max-iter", "250", "--validation-fraction", "0.2", "--n-iter-no-change", "1"]
+    assert main(args) == 0
+    tmap = BrenierMap.load(tmp_path / "m.pt")
+    assert tmap.validation_fraction == 0.2 and tmap.n_iter_no_change == 1
