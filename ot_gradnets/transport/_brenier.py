@@ -41,6 +41,7 @@ NETWORKS: dict[str, Callable[[int, int, int, float], nn.Module]] = {
 _LR_SCHEDULES = ("cosine", "constant")
 _WARMUP_STEPS = 50
 _AUTO_LR = 3e-2
+_MAX_HELD_OUT = 4096  # held-out samples per side (validation_fraction)
 _FORMAT = "ot_gradnets.BrenierMap"
 
 
@@ -154,10 +155,11 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         dtype: dtype to train in; ``None`` follows ``X`` (float64 arrays train in float64).
         callback: called as ``callback(estimator, step, loss)`` after each step, with the
             network in ``estimator.network_``; returning ``True`` stops training.
-        validation_fraction: hold out this share of ``X`` and of ``Y`` (a sampler: a fresh
-            held-out draw of ``max(batch_size, 1000)``), score the loss on them (the loss's
-            ``evaluate``; for ``"dual"`` the held-out semi-dual objective) before training and
-            every ``validation_interval`` steps, and keep the weights that scored best. The
+        validation_fraction: hold out this share of ``X`` and of ``Y``, at most 4,096 samples
+            of each (a sampler: a fresh held-out draw of ``max(batch_size, 1000)``, capped
+            likewise), score the loss on them (the loss's ``evaluate``; for ``"dual"`` the
+            held-out semi-dual objective) before training and every ``validation_interval``
+            steps, and keep the weights that scored best. The
             initial (linear Gaussian) map is a candidate too, so a map that would only fit the
             sampling noise of a small sample falls back towards it. ``None``: no hold-out.
         n_iter_no_change: with ``validation_fraction``, also stop training after this many
@@ -463,9 +465,10 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """Split off the held-out samples: ``(training source, its reference
         sample, held-out samples)``. A sampler keeps drawing; its held-out set is a fresh draw."""
         if src.size is None:
-            return src, ref, src.sample(max(self.batch_size, 1000))
+            return src, ref, src.sample(min(_MAX_HELD_OUT, max(self.batch_size, 1000)))
         n = src.size
-        n_val = max(1, round(float(self.validation_fraction) * n))
+        # capped: exact OT (loss="w2") and dense Sinkhorn on the held-out set grow as n_val^2
+        n_val = min(_MAX_HELD_OUT, max(1, round(float(self.validation_fraction) * n)))
         if n - n_val < 2:
             raise ValueError(
                 f"{src.name} has {n} samples: too few to hold out validation_fraction="

@@ -120,13 +120,17 @@ class TransportLoss(abc.ABC):
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
         """Draw minibatches and return the scalar loss to minimise (with a graph)."""
 
-    @abc.abstractmethod
     def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
         """The objective on fixed held-out samples ``x`` (source) and ``y`` (target), no graph.
 
         Lower is better, on the same scale as :meth:`step`'s value; used by
-        :class:`~ot_gradnets.transport.BrenierMap`'s ``validation_fraction``.
+        :class:`~ot_gradnets.transport.BrenierMap`'s ``validation_fraction``. A loss that does
+        not define it cannot be used with a hold-out.
         """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no evaluate(net, x, y): BrenierMap cannot score it on "
+            "held-out samples; leave validation_fraction=None."
+        )
 
 
 class W2Loss(TransportLoss):

@@ -439,3 +439,37 @@ def test_held_out_with_a_sampler_and_bad_settings():
     assert not hasattr(BrenierMap(max_iter=2).fit(x, x), "validation_scores_")
     refit = tmap.set_params(validation_fraction=None).fit(x, 2 * x)
     assert not hasattr(refit, "best_iter_")  # an earlier fit's scores do not linger
+
+
+def test_held_out_share_is_capped_and_needs_an_evaluate():
+    from ot_gradnets.transport._losses import LOSSES, DualLoss, TransportLoss
+
+    x = torch.randn(9_000, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    sizes = []
+
+    class Spy(DualLoss):
+        def evaluate(self, net, xv, yv):
+            sizes.append((xv.shape[0], yv.shape[0]))
+            return super().evaluate(net, xv, yv)
+
+    LOSSES["spy"] = Spy
+    try:
+        BrenierMap(loss="spy", max_iter=1, validation_fraction=0.5).fit(x, 2 * x)
+    finally:
+        del LOSSES["spy"]
+    assert sizes[0] == (4096, 4096)
+
+    class NoEvaluate(TransportLoss):
+        def step(self, net, batch_size, generator):
+            x, _ = self.source.draw(batch_size, generator)
+            return (net(x) ** 2).mean()
+
+    LOSSES["no-evaluate"] = NoEvaluate
+    try:
+        BrenierMap(loss="no-evaluate", max_iter=2).fit(x[:100], x[:100])  # fine without hold-out
+        with pytest.raises(NotImplementedError, match="validation_fraction=None"):
+            BrenierMap(loss="no-evaluate", max_iter=2, validation_fraction=0.1).fit(
+                x[:100], x[:100]
+            )
+    finally:
+        del LOSSES["no-evaluate"]
