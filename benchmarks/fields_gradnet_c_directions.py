@@ -17,17 +17,10 @@ import sys
 
 import torch
 
-from ot_gradnets.core.fields import field_error_db, make_target
+from ot_gradnets.core.fields import PROTOCOLS, field_error_db, make_target
 from ot_gradnets.core.fields._bench import _ARCH_2D, RECIPES, _build, _fit_2d
 
-PROTOCOL = {
-    "n_train": 100_000,
-    "n_val": 10_000,
-    "batch_size": 1000,
-    "n_steps": 20_000,
-    "keep_best": True,
-    "eval_every": 100,
-}
+PROTOCOL = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"}  # the rate: the recipe's
 
 
 def main(seeds: list[int]) -> None:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._budget import count_parameters, model_for_budget
 from ot_gradnets.core.fields._fit import (
+    PROTOCOLS,
     FitResult,
     fit_affine,
     fit_field,
@@ -485,15 +486,8 @@ def _run_paper_2d(cfg: _Config, writer: _Writer) -> dict[str, Any]:
             "eval_every": 20,
         }
         grid_n = 20
-    else:
-        fit_kw = {
-            "n_train": 100_000,
-            "n_val": 10_000,
-            "batch_size": 1000,
-            "n_steps": 20_000,
-            "keep_best": True,
-            "eval_every": 100,
-        }
+    else:  # the authors' settings; the rate is the recipe's
+        fit_kw = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"}
         grid_n = 100
     # each trial's error map, saved before its row (a resumed run rebuilds the means from them)
     trial_maps_path = cfg.out / "fields_paper-2d_trialmaps.pt"
