@@ -15,6 +15,8 @@ References:
     324-339 (2025), arXiv:2404.07361.
 """
 
+from ot_gradnets._threads import resolve_threads, thread_limit
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "resolve_threads", "thread_limit"]

@@ -29,7 +29,7 @@ from ot_gradnets.core._base import GradientNetwork
 from ot_gradnets.core._baselines import ICNN, MLPField, PotentialMLP
 from ot_gradnets.core._budget import MODELS, count_parameters, model_for_budget
 from ot_gradnets.core._cascaded import GradNetC, MGradNetC
-from ot_gradnets.core._compose import GradientSum, QuadraticGradient
+from ot_gradnets.core._compose import GradientSum, QuadraticGradient, StandardizedGradient
 from ot_gradnets.core._modular import GradNetM, MGradNetM
 from ot_gradnets.core._predecessors import CMGN, MMGN
 
@@ -49,6 +49,7 @@ __all__ = [
     "MLPField",
     "PotentialMLP",
     "QuadraticGradient",
+    "StandardizedGradient",
     "Sigmoid",
     "Sin",
     "Softmax",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -21,14 +22,24 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 import ot_gradnets
+from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
-from ot_gradnets.core import GradientSum, MGradNetC, MGradNetM, QuadraticGradient
+from ot_gradnets.core import (
+    GradientSum,
+    MGradNetC,
+    MGradNetM,
+    QuadraticGradient,
+    StandardizedGradient,
+)
 from ot_gradnets.transport._conjugate import solve_conjugate
+from ot_gradnets.transport._gaussian import gaussian_map
 from ot_gradnets.transport._losses import LOSSES, SampleSource, make_loss
+from ot_gradnets.transport._standardize import Standardization, standardization
 
 __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 
@@ -43,55 +54,80 @@ _WARMUP_STEPS = 50
 _AUTO_LR = 3e-2
 _MAX_HELD_OUT = 4096  # held-out samples per side (validation_fraction)
 _FORMAT = "ot_gradnets.BrenierMap"
+_PROBE_SAMPLES = 1024  # source samples whose images are checked against the target's scale
+_MAX_RECOVERIES = 3  # divergences a fit recovers from before it stops
+_CHECK_EVERY = 10  # steps between checks of the map's output scale
+_SNAPSHOT_EVERY = 100  # steps between snapshots of healthy weights
+_OUTPUT_GROWTH = 100.0  # mean |T(x)|^2 above this many times the target's: diverged
+_MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it diverged
 
 
-def _sqrtm(a: Tensor) -> Tensor:
-    evals, evecs = torch.linalg.eigh(0.5 * (a + a.T))
-    return (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
+def _restore(params: list[nn.Parameter], values: list[Tensor]) -> None:
+    with torch.no_grad():
+        for p, v in zip(params, values, strict=True):
+            p.copy_(v)
 
 
-def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tensor]:
-    r"""The linear (Gaussian, Bures) optimal map between the empirical moments of ``x`` and ``y``.
+class _DivergenceGuard:
+    """Watches a training run for divergence and rolls it back to the last healthy weights.
 
-    With means :math:`m_x, m_y` and covariances :math:`\Sigma_x, \Sigma_y`,
-
-    .. math::
-
-        T(x) = m_y + A(x - m_x), \qquad
-        A = \Sigma_x^{-1/2}\big(\Sigma_x^{1/2}\Sigma_y\Sigma_x^{1/2}\big)^{1/2}\Sigma_x^{-1/2},
-
-    the optimal map between the two Gaussians with these moments (the same as POT's
-    ``ot.gaussian.empirical_bures_wasserstein_mapping``), computed in float64. :math:`A` is
-    symmetric positive definite, so :math:`T` is the gradient of a convex quadratic.
-
-    Args:
-        x: source samples ``(n, d)``.
-        y: target samples ``(m, d)``.
-        reg: ridge added to :math:`\Sigma_x`, relative to its mean eigenvalue.
-
-    Returns:
-        ``(A, b)`` with :math:`T(x)` = ``x @ A + b`` (``A`` symmetric), in ``x``'s dtype.
-
-    Example:
-        >>> import torch
-        >>> x = torch.randn(1000, 2, dtype=torch.float64)
-        >>> A, b = gaussian_map(x, 3 * x + 1)
-        >>> torch.allclose(A, 3 * torch.eye(2, dtype=torch.float64), atol=1e-4)
-        True
+    A step diverged when its loss or a gradient is not finite, when more than
+    ``_MAX_UNCONVERGED`` of its conjugate solves failed (the semi-dual's gradient is then
+    wrong), or when the mean squared image of the source samples ``probe`` exceeds
+    ``_OUTPUT_GROWTH`` times the target's mean square ``reference``. Healthy weights and optimiser state are kept every
+    ``_SNAPSHOT_EVERY`` steps; :meth:`restore` goes back to them and halves the learning rate.
     """
-    x64, y64 = x.double(), y.double()
-    mx, my = x64.mean(0), y64.mean(0)
-    cx = torch.cov(x64.T).reshape(x.shape[1], x.shape[1])
-    cy = torch.cov(y64.T).reshape(y.shape[1], y.shape[1])
-    d = cx.shape[0]
-    cx = cx + reg * float(cx.trace()) / d * torch.eye(d, dtype=cx.dtype, device=cx.device)
-    evals, evecs = torch.linalg.eigh(cx)
-    s = (evecs * evals.sqrt()) @ evecs.T
-    s_inv = (evecs / evals.sqrt()) @ evecs.T
-    a = s_inv @ _sqrtm(s @ cy @ s) @ s_inv
-    a = 0.5 * (a + a.T)
-    b = my - mx @ a
-    return a.to(x.dtype), b.to(x.dtype)
+
+    def __init__(
+        self, net: nn.Module, opt: torch.optim.Optimizer, probe: Tensor, reference: float
+    ) -> None:
+        self.net, self.opt, self.probe, self.reference = net, opt, probe, reference
+        self.params = [p for p in net.parameters() if p.requires_grad]
+        self.lr_factor = 1.0
+        self._save(0)
+
+    def _save(self, step: int) -> None:
+        self.snapshot = [p.detach().clone() for p in self.params]
+        self.opt_state = copy.deepcopy(self.opt.state_dict())
+        self.snapshot_step = step
+
+    def check(self, step: int, value: float, loss_fn: Any) -> str | None:
+        """Return what went wrong at ``step`` (after its backward pass), or ``None``."""
+        if not math.isfinite(value):
+            return f"the loss is not finite ({value})"
+        if not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self.params):
+            return "a gradient is not finite"
+        failed = float(getattr(loss_fn, "unconverged", 0.0))
+        if failed > _MAX_UNCONVERGED:
+            return f"{100 * failed:.0f}% of the conjugate solves did not converge"
+        if step % _CHECK_EVERY == 0:
+            with torch.no_grad():
+                out = float((self.net(self.probe) ** 2).sum(-1).mean())
+            if not out <= _OUTPUT_GROWTH * self.reference:
+                growth = math.sqrt(out / max(self.reference, 1e-300)) if out == out else out
+                return f"the map's outputs grew to {growth:.3g} times the target's scale"
+            if step - self.snapshot_step >= _SNAPSHOT_EVERY:
+                self._save(step)
+        return None
+
+    def restore(self) -> int:
+        """Go back to the last healthy weights with half the learning rate; return their step."""
+        _restore(self.params, self.snapshot)
+        self.opt.load_state_dict(copy.deepcopy(self.opt_state))
+        self.lr_factor *= 0.5
+        return self.snapshot_step
+
+
+def _mapped(
+    src: SampleSource, ref: Tensor, dim: int, fn: Callable[[Tensor], Tensor]
+) -> tuple[SampleSource, Tensor]:
+    """``src`` and its reference sample with ``fn`` applied to every sample (new dim ``dim``)."""
+    if src.size is None:
+        draw = src.sample
+        mapped = SampleSource(lambda n: fn(draw(n)), dim, src.dtype, src.device, src.name)
+        return mapped, fn(ref)
+    data = fn(src.data)  # type: ignore[arg-type]
+    return SampleSource(data, dim, src.dtype, src.device, src.name), data
 
 
 def _is_sampler(data: Any) -> bool:
@@ -167,11 +203,26 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             cosine schedule often improves the map most at its end, so stopping early can cost
             accuracy on large samples).
         validation_interval: steps between held-out evaluations.
+        standardize: fit on standardised data: each sample centred, both divided by one common
+            scale, and only the directions the samples vary in (constant or collinear columns,
+            or :math:`d > n`, leave the others out; the map is the identity shift there). The
+            fitted map is composed back, so it is the same whatever the data's location and
+            scale. Not applied with ``loss="monge-ampere"``, whose log-densities are in the
+            data's coordinates.
+        threads: CPU threads for fitting and for each transform: an int, or ``"auto"`` (one
+            thread for small steps, where more only wait on each other and collapse on a busy
+            machine; one per idle core for large ones), see :func:`ot_gradnets.resolve_threads`.
 
     Attributes:
-        network_: the fitted gradient network, :math:`T = \nabla F`.
+        network_: the fitted gradient network, :math:`T = \nabla F`; with ``standardize`` a
+            :class:`~ot_gradnets.core.StandardizedGradient` around the trained network (its
+            ``inner``), which works on the standardised data.
         n_features_in_: the dimension :math:`d`.
-        history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start).
+        history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start; the
+            loss in standardised units with ``standardize``).
+        stop_reason_: why training stopped: ``"max_iter"``, ``"time_limit"``, ``"callback"``,
+            ``"n_iter_no_change"`` or ``"diverged"`` (see :meth:`fit`).
+        recoveries_: the divergences training recovered from, one line each (step and cause).
         n_iter_: steps taken.
         fit_time_: seconds spent in :meth:`fit`.
         loss_fn_: the loss object (its state, e.g. Newton iteration counts for ``"dual"``).
@@ -217,6 +268,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         validation_fraction: float | None = None,
         n_iter_no_change: int | None = None,
         validation_interval: int = 100,
+        standardize: bool = True,
+        threads: int | str = "auto",
     ) -> None:
         self.dim = dim
         self.network = network
@@ -240,6 +293,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.validation_interval = validation_interval
+        self.standardize = standardize
+        self.threads = threads
 
     # ------------------------------------------------------------------------------------------
     # validation and construction
@@ -282,6 +337,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         if check_nonnegative_float(self.blur, "blur") == 0:
             raise ValueError("blur must be positive, got 0.")
         check_nonnegative_float(self.strong_convexity, "strong_convexity")
+        resolve_threads(self.threads)  # raises on a bad value
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable or None, got {self.callback!r}.")
         if self.validation_fraction is not None:
@@ -383,6 +439,16 @@ class BrenierMap(TransformerMixin, BaseEstimator):
     ) -> BrenierMap:
         r"""Fit the map from source samples ``X`` to target samples ``Y``.
 
+        With ``standardize=True`` (the default) the network is fitted on centred data in one
+        common unit, in the directions the samples span (see :attr:`network_`); the
+        ``time_limit`` counts from the call, set-up included.
+
+        Training is guarded: a non-finite loss or gradient, map outputs that grow far beyond
+        the target's scale, or conjugate solves that stop converging count as a divergence.
+        The fit then goes back to the last healthy weights and halves the learning rate; after
+        ``3`` such recoveries it stops with those weights, sets ``stop_reason_ = "diverged"``
+        and raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what happened.
+
         Args:
             X: source samples ``(n, d)`` (array, tensor or nested list), or a sampler: a callable
                 ``n -> (n, d)`` drawing fresh samples (unlimited data).
@@ -400,13 +466,33 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 have fewer than 2 samples, non-finite values, or dimensions that differ from each
                 other or from ``dim``; if ``Y`` or a log-density is missing for the chosen loss.
         """
-        self._check_params()
         start = time.perf_counter()
+        self._check_params()
+        with thread_limit(1):  # set-up: validation, moments, initialisation
+            net, loss_fn, gen, held_out, probe = self._prepare(
+                X, Y, source_log_density, target_log_density
+            )
+        threads = resolve_threads(self.threads, self._step_work(probe[0].shape[1]))
+        with thread_limit(threads):
+            self._fit_loop(net, loss_fn, gen, start, held_out, probe)
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _prepare(
+        self,
+        X: Any,
+        Y: Any,
+        source_log_density: Callable[[Tensor], Tensor] | None,
+        target_log_density: Callable[[Tensor], Tensor] | None,
+    ) -> tuple[nn.Module, Any, torch.Generator, Any, tuple[Tensor, float]]:
+        """Validate the data, standardise it, build and initialise the network and the loss."""
         dim = None if self.dim is None else int(self.dim)
         device = None if self.device is None else torch.device(self.device)
         source, x_ref = self._as_source(X, "X", dim, self.dtype, device)
         dim, dtype, device = source.dim, source.dtype, source.device
         options = dict(self.loss_options or {})
+        target: SampleSource | None = None
+        y_ref: Tensor | None = None
         if self.loss == "monge-ampere":
             for name, fn in (
                 ("source_log_density", source_log_density),
@@ -419,7 +505,6 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             options.update(
                 source_log_density=source_log_density, target_log_density=target_log_density
             )
-            target, y_ref = None, None
             if Y is not None:
                 target, y_ref = self._as_source(Y, "Y", dim, dtype, device)
         else:
@@ -433,6 +518,17 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 options.setdefault("blur", float(self.blur))
         loss_fn = make_loss(self.loss, **options)
         gen = self._generator()
+
+        # The log-densities of "monge-ampere" live in the data's coordinates: no standardising.
+        std = None
+        if self.standardize and self.loss != "monge-ampere":
+            std = standardization(x_ref, y_ref, reduce=not isinstance(self.network, nn.Module))
+            self._warn_few_samples(std, source, target, dim)
+            source, x_ref = _mapped(source, x_ref, std.dim, std.source)
+            assert target is not None and y_ref is not None
+            target, y_ref = _mapped(target, y_ref, std.dim, std.target)
+        fit_dim = dim if std is None else std.dim
+
         held_out: tuple[Tensor, Tensor | None] | None = None
         for name in ("validation_scores_", "best_validation_score_", "best_iter_"):
             self.__dict__.pop(name, None)  # an earlier fit's, with other settings
@@ -440,6 +536,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             source, x_ref, x_val = self._hold_out(source, x_ref, gen)
             y_val = None
             if target is not None:
+                assert y_ref is not None
                 target, y_ref, y_val = self._hold_out(target, y_ref, gen)
             held_out = (x_val, y_val)
 
@@ -448,16 +545,44 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         # so the same seed gives the same initial network on every device.
         with torch.random.fork_rng(devices=[]), torch.device("cpu"):
             torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=gen)))
-            net = self._build_network(dim, dtype, device)
+            net = self._build_network(fit_dim, dtype, device)
         if y_ref is not None:
             self._init_linear(net, x_ref, y_ref)
         self.network_ = net
+        if std is not None:
+            self.network_ = StandardizedGradient(
+                net, std.source_mean, std.target_mean, std.scale, std.basis
+            )
         self.n_features_in_ = dim
         self.loss_fn_ = loss_fn
         loss_fn.start(net, source, target, gen)
-        self._fit_loop(net, loss_fn, gen, start, held_out)
-        self.fit_time_ = time.perf_counter() - start
-        return self
+        # the guard's yardstick: source samples, whose images should have the target's scale
+        scale_ref = y_ref if y_ref is not None else x_ref
+        reference = float((scale_ref[:_PROBE_SAMPLES] ** 2).sum(-1).mean())
+        return net, loss_fn, gen, held_out, (x_ref[:_PROBE_SAMPLES], reference)
+
+    @staticmethod
+    def _warn_few_samples(
+        std: Standardization, source: SampleSource, target: SampleSource | None, dim: int
+    ) -> None:
+        sizes = [s.size for s in (source, target) if s is not None and s.size is not None]
+        if std.dim < dim and sizes and min(sizes) < dim:
+            warnings.warn(
+                f"{min(sizes)} samples in {dim} dimensions: the map is fitted in the "
+                f"{std.dim}-dimensional span of the samples and is the identity shift in the "
+                "other directions. With fewer samples than dimensions the optimal map is barely "
+                "determined by the data; more samples, or fewer features (e.g. PCA), help.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _step_work(self, dim: int) -> float:
+        """A rough operation count of one training step, for ``threads="auto"``."""
+        width = self.width * self.depth
+        work = self.batch_size * dim * (width + dim)
+        if self.loss in ("dual", "monge-ampere"):  # per-sample Jacobians and factorisations
+            work *= dim
+        return float(work)
 
     def _hold_out(
         self, src: SampleSource, ref: Tensor, gen: torch.Generator
@@ -484,22 +609,24 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         loss_fn: Any,
         gen: torch.Generator,
         start: float,
-        held_out: tuple[Tensor, Tensor | None] | None = None,
+        held_out: tuple[Tensor, Tensor | None] | None,
+        probe: tuple[Tensor, float],
     ) -> None:
         params = [p for p in net.parameters() if p.requires_grad]
-        lr = self._lr(self.n_features_in_)
+        lr = self._lr(probe[0].shape[1])
         opt = torch.optim.Adam(params, lr=lr)
         warmup = max(1, min(_WARMUP_STEPS, self.max_iter // 10))
         history: dict[str, list[float]] = {"loss": [], "time": []}
         self.history_ = history
+        self.recoveries_: list[str] = []
+        self.stop_reason_ = "max_iter"
+        guard = _DivergenceGuard(net, opt, *probe)
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.max_iter, desc=f"BrenierMap[{self.loss}]", leave=False)
-        t_fit = time.perf_counter()
         n_iter = 0
-        good = [p.detach().clone() for p in params]  # the last weights with a finite loss
         best: list[Tensor] = []
         stale = 0
 
@@ -521,10 +648,12 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             history["val_loss"], history["val_step"] = [], []
             self.best_validation_score_, self.best_iter_ = math.inf, 0
             validate(0)
+        step = 0
         try:
-            for step in range(self.max_iter):
-                elapsed = time.perf_counter() - t_fit
+            while step < self.max_iter:
+                elapsed = time.perf_counter() - start
                 if self.time_limit is not None and elapsed >= self.time_limit:
+                    self.stop_reason_ = "time_limit"
                     break
                 progress = step / self.max_iter
                 if self.time_limit is not None:
@@ -533,52 +662,67 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 if self.lr_schedule == "cosine":
                     scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
                 for group in opt.param_groups:
-                    group["lr"] = lr * scale
+                    group["lr"] = lr * guard.lr_factor * scale
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn.step(net, self.batch_size, gen)
                 value = float(loss.detach())
-                if not math.isfinite(value):
-                    self._restore(params, good)
-                    warnings.warn(
-                        f"BrenierMap stopped at step {step}: the loss is not finite ({value}); "
-                        "kept the last weights with a finite loss. Lower lr, or standardise the "
-                        "data.",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                    break
-                loss.backward()
-                if not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params):
-                    warnings.warn(
-                        f"BrenierMap stopped at step {step}: non-finite gradient; kept the last "
-                        "good weights. Lower lr.",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                    break
-                good = [p.detach().clone() for p in params]
+                if math.isfinite(value):
+                    loss.backward()
+                problem = guard.check(step, value, loss_fn)
+                if problem is not None:
+                    self.recoveries_.append(f"step {step}: {problem}")
+                    if len(self.recoveries_) > _MAX_RECOVERIES:
+                        guard.restore()
+                        self.stop_reason_ = "diverged"
+                        break
+                    step = guard.restore()  # back to the last healthy weights, half the lr
+                    del history["loss"][step:], history["time"][step:]
+                    continue
                 opt.step()
-                n_iter = step + 1
+                step += 1
+                n_iter = step
                 history["loss"].append(value)
                 history["time"].append(time.perf_counter() - start)
                 if bar is not None:
-                    bar.update(1)
+                    bar.n = step
                     bar.set_postfix(loss=f"{value:.4g}")
-                if self.callback is not None and self.callback(self, step, value):
+                if self.callback is not None and self.callback(self, step - 1, value):
+                    self.stop_reason_ = "callback"
                     break
-                if held_out is not None and n_iter % self.validation_interval == 0:
-                    if validate(n_iter):
+                if held_out is not None and step % self.validation_interval == 0:
+                    if validate(step):
+                        self.stop_reason_ = "n_iter_no_change"
                         break
         finally:
             if bar is not None:
                 bar.close()
-        self.n_iter_ = n_iter
+        self.n_iter_ = n_iter = len(history["loss"])
+        self._report_recoveries(guard)
         if held_out is not None:
             if n_iter % self.validation_interval and n_iter > history["val_step"][-1]:
                 validate(n_iter)  # the final weights are a candidate too
             if best:
-                self._restore(params, best)
+                _restore(params, best)
             self.validation_scores_ = list(history["val_loss"])
+
+    def _report_recoveries(self, guard: _DivergenceGuard) -> None:
+        if not self.recoveries_:
+            return
+        what = "; ".join(self.recoveries_)
+        if self.stop_reason_ == "diverged":
+            msg = (
+                f"BrenierMap diverged {len(self.recoveries_)} times ({what}) and stopped; kept "
+                f"the last healthy weights (step {guard.snapshot_step}). Try a smaller lr "
+                f"(it was {self._lr(guard.probe.shape[1]):.3g}), more samples, or "
+                "standardize=True if it was off."
+            )
+        else:
+            msg = (
+                f"BrenierMap recovered from {len(self.recoveries_)} divergence(s) ({what}) by "
+                f"going back to healthy weights and lowering the learning rate to "
+                f"{guard.lr_factor:g} x its value; training then finished ({self.stop_reason_})."
+            )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
 
     def _lr(self, dim: int) -> float:
         """Adam moves every weight by about ``lr`` per step, so a matrix changes by about
@@ -587,12 +731,6 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             return _AUTO_LR * min(1.0, math.sqrt(8.0 / dim))
         return float(self.lr)
 
-    @staticmethod
-    def _restore(params: list[nn.Parameter], good: list[Tensor]) -> None:
-        with torch.no_grad():
-            for p, g in zip(params, good, strict=True):
-                p.copy_(g)
-
     # ------------------------------------------------------------------------------------------
     # the fitted map
     # ------------------------------------------------------------------------------------------
@@ -600,6 +738,12 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         ref = next(self.network_.parameters())
         return as_samples(X, name, dim=self.n_features_in_, dtype=ref.dtype, device=ref.device)
+
+    def _threads(self, n: int, solve: bool = False) -> Any:
+        """A :func:`thread_limit` for a call on ``n`` points (``solve``: Newton inverses)."""
+        d = self.n_features_in_
+        work = n * d * (self.width * self.depth + d) * (10 * d if solve else 1)
+        return thread_limit(resolve_threads(self.threads, work))
 
     def transform(self, X: Any) -> Any:
         r"""Push points forward: :math:`T(x) = \nabla F(x)`.
@@ -612,7 +756,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             array.
         """
         x = self._input(X)
-        with torch.no_grad():
+        with self._threads(x.shape[0]), torch.no_grad():
             return _output_like(self.network_(x), X)
 
     def inverse_transform(
@@ -623,60 +767,77 @@ class BrenierMap(TransformerMixin, BaseEstimator):
 
         Solved per point by Newton's method with the exact Hessian
         (:func:`~ot_gradnets.transport.solve_conjugate`), started at the inverse of the linear
-        part. The inverse exists and is unique when the map is strongly monotone: the default
-        network has a positive definite quadratic term; otherwise set ``strong_convexity > 0`` or
-        pass ``damping > 0``.
+        part, in the standardised coordinates the network was fitted in. The inverse exists and
+        is unique when the map is strongly monotone: the default network has a positive definite
+        quadratic term; otherwise set ``strong_convexity > 0`` or pass ``damping > 0``.
 
         Args:
             Y: points ``(n, d)`` in the target space.
-            tol: residual :math:`|T(x) - y|` to reach (default: ~100 machine epsilons, relative
-                to the scale of ``Y``).
+            tol: residual :math:`|T(x) - y|` to reach (default: 100 machine epsilons, relative
+                to the largest coordinate of the standardised ``Y``).
             max_iter: the most Newton iterations.
             damping: Levenberg-Marquardt damping added to the Hessian.
 
         Returns:
-            ``(n, d)`` like ``Y``'s type. A ``RuntimeWarning`` is raised when some points do not
-            reach ``tol``.
+            ``(n, d)`` like ``Y``'s type. **Rows whose residual** :math:`|T(x) - y|` **did not
+            reach** ``tol`` **are NaN** (no trustworthy inverse was found), and a
+            :class:`~sklearn.exceptions.ConvergenceWarning` counts them; test with
+            ``np.isnan(out).any(axis=1)``.
         """
         y = self._input(Y, "Y")
-        res = self._solve(y, tol, max_iter, damping)
-        return _output_like(res.x, Y)
+        with self._threads(y.shape[0], solve=True):
+            return _output_like(self._solve(y, tol, max_iter, damping), Y)
 
-    def _solve(self, y: Tensor, tol: float | None, max_iter: int, damping: float) -> Any:
+    def _solve(self, y: Tensor, tol: float | None, max_iter: int, damping: float) -> Tensor:
+        """:math:`T^{-1}(y)` with NaN rows where Newton failed (warned)."""
+        net = self.network_
+        wrapped = isinstance(net, StandardizedGradient)
+        inner = net.inner if wrapped else net
+        z = net.target_to_inner(y) if wrapped else y
+        # residuals in the inner coordinates are those of the data divided by the scale
+        unit = float(net.scale) if wrapped else 1.0
         if tol is None:
-            scale = float(y.abs().max()) if y.numel() else 1.0
-            tol = 100 * torch.finfo(y.dtype).eps * max(scale, 1.0)
-        x0 = y
-        if self.linear_term:
-            a = self.network_.terms[1].matrix().detach()
-            b = self.network_.terms[1].b.detach()
-            chol, info = torch.linalg.cholesky_ex(a)
+            big = float(z.abs().max()) if z.numel() else 1.0
+            tol_inner = 100 * torch.finfo(y.dtype).eps * max(big, 1.0)
+        else:
+            tol_inner = float(tol) / unit
+        x0 = z
+        if self.linear_term and isinstance(inner, GradientSum):
+            quad = inner.terms[-1]
+            chol, info = torch.linalg.cholesky_ex(quad.matrix().detach())
             if int(info) == 0:
-                x0 = torch.cholesky_solve((y - b).T, chol).T
-        res = solve_conjugate(self.network_, y, x0, tol=tol, max_iter=max_iter, damping=damping)
-        if not res.converged:
-            worst = float(res.residual.max())
+                x0 = torch.cholesky_solve((z - quad.b.detach()).T, chol).T
+        res = solve_conjugate(inner, z, x0, tol=tol_inner, max_iter=max_iter, damping=damping)
+        x = net.from_inner(res.x, y) if wrapped else res.x
+        failed = ~(res.residual <= tol_inner)  # NaN residuals fail too
+        if bool(failed.any()):
+            worst = float(res.residual[failed].max()) * unit
+            x = x.masked_fill(failed.unsqueeze(-1), float("nan"))
             warnings.warn(
-                f"inverse_transform: Newton did not reach tol={tol:.3g} for every point (largest "
-                f"residual {worst:.3g}); raise max_iter, or add damping / strong_convexity.",
-                RuntimeWarning,
+                f"inverse_transform: Newton did not reach tol={tol_inner * unit:.3g} for "
+                f"{int(failed.sum())} of {y.shape[0]} points (largest residual {worst:.3g}); "
+                "those rows are NaN. Raise max_iter, add damping, or check that the points "
+                "lie where the map was fitted.",
+                ConvergenceWarning,
                 stacklevel=3,
             )
-        return res
+        return x
 
     def potential(self, X: Any) -> Any:
         """The convex potential :math:`F(x)` with :math:`T = \\nabla F`, shape ``(n,)``."""
         x = self._input(X)
-        with torch.no_grad():
+        with self._threads(x.shape[0]), torch.no_grad():
             return _output_like(self.network_.potential(x), X)
 
     def conjugate_potential(self, Y: Any, *, max_iter: int = 100) -> Any:
         r"""The convex conjugate :math:`F^*(y) = \langle x^*, y\rangle - F(x^*)`,
-        :math:`x^* = T^{-1}(y)`, shape ``(n,)``."""
+        :math:`x^* = T^{-1}(y)`, shape ``(n,)`` (NaN where the inverse failed, as in
+        :meth:`inverse_transform`)."""
         y = self._input(Y, "Y")
-        res = self._solve(y, None, max_iter, 0.0)
-        with torch.no_grad():
-            out = (res.x * y).sum(-1) - self.network_.potential(res.x)
+        with self._threads(y.shape[0], solve=True):
+            x = self._solve(y, None, max_iter, 0.0)
+            with torch.no_grad():
+                out = (x * y).sum(-1) - self.network_.potential(x)
         return _output_like(out, Y)
 
     def interpolate(self, X: Any, t: float) -> Any:
@@ -696,7 +857,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"t must be in [0, 1], got {t}.")
         x = self._input(X)
-        with torch.no_grad():
+        with self._threads(x.shape[0]), torch.no_grad():
             return _output_like((1 - t) * x + t * self.network_(x), X)
 
     def w2(self, X: Any) -> float:
@@ -716,7 +877,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             The mean of :math:`|x - T(x)|^2` over ``X``.
         """
         x = self._input(X)
-        with torch.no_grad():
+        with self._threads(x.shape[0]), torch.no_grad():
             return float(((self.network_(x) - x) ** 2).sum(-1).mean())
 
     def log_density(self, Y: Any, source_log_density: Callable[[Tensor], Tensor]) -> Any:
@@ -732,16 +893,22 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 returning ``(n,)``.
 
         Returns:
-            ``(n,)`` like ``Y``'s type.
+            ``(n,)`` like ``Y``'s type (NaN where the inverse failed, as in
+            :meth:`inverse_transform`).
         """
         if not callable(source_log_density):
             raise ValueError(
                 f"source_log_density must be a callable (n, dim) -> (n,), got {source_log_density!r}."
             )
         y = self._input(Y, "Y")
-        x = self._solve(y, None, 100, 0.0).x
-        with torch.no_grad():
-            out = source_log_density(x).reshape(-1) - self.network_.logdet_jacobian(x)
+        with self._threads(y.shape[0], solve=True):
+            x = self._solve(y, None, 100, 0.0)
+            ok = ~torch.isnan(x).any(-1)
+            out = torch.full_like(x[:, 0], float("nan"))
+            with torch.no_grad():
+                out[ok] = source_log_density(x[ok]).reshape(-1) - self.network_.logdet_jacobian(
+                    x[ok]
+                )
         return _output_like(out, Y)
 
     # ------------------------------------------------------------------------------------------
@@ -774,6 +941,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "network_")
         ref = next(self.network_.parameters())
+        wrapped = isinstance(self.network_, StandardizedGradient)
         state = {
             "format": _FORMAT,
             "version": ot_gradnets.__version__,
@@ -782,8 +950,18 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             "dtype": str(ref.dtype).removeprefix("torch."),
             "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
             "history": {k: list(map(float, v)) for k, v in self.history_.items()},
+            # the standardised wrapper: the trained network's dimension, None if unwrapped
+            "inner_dim": int(self.network_.inner.dim) if wrapped else None,
+            "has_basis": bool(wrapped and self.network_.basis is not None),
         }
-        torch.save(state, Path(path))
+        # written next to the target and renamed over it: a crash never leaves half a file
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(
@@ -819,7 +997,14 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         est = cls(**config)
         dim = int(state["n_features_in"])
         dtype = getattr(torch, state["dtype"])
-        net = est._build_network(dim, dtype, torch.device(device or "cpu"))
+        inner_dim = state.get("inner_dim")
+        net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"))
+        if inner_dim is not None:
+            zeros = torch.zeros(dim, dtype=dtype, device=next(net.parameters()).device)
+            basis = torch.zeros(dim, inner_dim, dtype=dtype, device=zeros.device)
+            net = StandardizedGradient(
+                net, zeros, zeros, 1.0, basis if state.get("has_basis") else None
+            )
         net.load_state_dict(state["state_dict"])
         est.network_ = net
         est.n_features_in_ = dim

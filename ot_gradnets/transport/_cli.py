@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,12 @@ def _write_array(path: str, array: np.ndarray) -> None:
 # Commands
 # ---------------------------------------------------------------------------------------------
 def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    kw: dict[str, Any] = {"loss": args.loss, "random_state": args.seed, "verbose": args.verbose}
+    kw: dict[str, Any] = {
+        "loss": args.loss,
+        "random_state": args.seed,
+        "verbose": args.verbose,
+        "threads": args.threads,
+    }
     names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth")
     for name in (*names, "validation_fraction", "n_iter_no_change"):
         value = getattr(args, name, None)
@@ -164,8 +170,30 @@ def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = No
         "steps) without improvement",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (demo default: 1)")
+    _add_threads_arg(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show a progress bar")
+
+
+def _threads_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
+    return n
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_threads_arg,
+        default="auto",
+        help="CPU threads: a number, or 'auto' (default: one for small steps, one per idle "
+        "core for large ones)",
+    )
 
 
 def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -178,15 +206,11 @@ def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def demo(args: argparse.Namespace) -> int:
     """``ot-gradnets demo``: fit a 2-D map, print metrics, draw the displacement interpolation."""
-    # A 2-D problem's tensors are tiny: one thread is as fast on a quiet machine, and extra
-    # threads spin against other processes on a busy one (measured on the 2-core sandbox at load
-    # 3: 77 steps in 53 s with torch's 2 threads, 1,500 steps in 41 s with one).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads or 1)
-    try:
+    from ot_gradnets._threads import resolve_threads, thread_limit
+
+    # the exact-OT checks and the figure are small work too: the estimator's rule for them
+    with thread_limit(resolve_threads(args.threads)):
         return _demo(args)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -261,25 +285,38 @@ def _demo_figure(tmap: Any, x: torch.Tensor, y: torch.Tensor, path: Path, args: 
 
 
 def fit(args: argparse.Namespace) -> int:
-    """``ot-gradnets fit SOURCE TARGET -o map.pt``."""
+    """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
+    last healthy map is saved all the same)."""
+    import warnings
+
     from ot_gradnets.transport._brenier import BrenierMap
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     x = _read_array(args.source, args.key)
     y = _read_array(args.target, args.key)
     tmap = BrenierMap(**_estimator_kwargs(args))
     start = time.perf_counter()
     dtype = np.float64 if args.float64 else np.float32
-    tmap.fit(x.astype(dtype), y.astype(dtype))
+    with warnings.catch_warnings():
+        # the outcome is reported below, once, with the exit status
+        warnings.filterwarnings("ignore", message="BrenierMap (recovered|diverged)")
+        tmap.fit(x.astype(dtype), y.astype(dtype))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     tmap.save(args.output)
     loss = tmap.history_["loss"][-1] if tmap.history_["loss"] else float("nan")
     print(
         f"fitted {x.shape[1]}-d map ({args.loss}) in {time.perf_counter() - start:.1f} s, "
-        f"{tmap.n_iter_} steps, final loss {loss:.6g}; W2^2 estimate {tmap.w2(x[:10000]):.6g} "
-        f"(cost |x-y|^2); saved {args.output}"
+        f"{tmap.n_iter_} steps ({tmap.stop_reason_}), final loss {loss:.6g}; W2^2 estimate "
+        f"{tmap.w2(x[:10000]):.6g} (cost |x-y|^2); saved {args.output}"
     )
+    for line in tmap.recoveries_:
+        print(f"  recovered from a divergence at {line}", file=sys.stderr)
+    if tmap.stop_reason_ == "diverged":
+        print(
+            "ot-gradnets: error: the fit diverged and stopped; the saved map is the last "
+            "healthy one. Try a smaller --lr, or more samples.",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 
@@ -293,9 +330,35 @@ def transform(args: argparse.Namespace) -> int:
     x = _read_array(args.input, args.key)
     dtype = next(tmap.network_.parameters()).dtype
     x = x.astype(np.float64 if dtype == torch.float64 else np.float32)
-    out = tmap.inverse_transform(x) if args.inverse else tmap.transform(x)
-    _write_array(args.output, np.asarray(out))
+    tmap.set_params(threads=args.threads)
+    if not args.inverse:
+        out = tmap.transform(x)
+        _write_array(args.output, np.asarray(out))
+        print(f"wrote {out.shape[0]} points to {args.output}")
+        return 0
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # counted and reported below
+        out = np.asarray(tmap.inverse_transform(x))
+    failed = int(np.isnan(out).any(axis=1).sum())
+    _write_array(args.output, out)
     print(f"wrote {out.shape[0]} points to {args.output}")
+    if failed:
+        print(
+            f"ot-gradnets: {'warning' if args.allow_unconverged else 'error'}: the inverse did "
+            f"not converge for {failed} of {out.shape[0]} points; their rows are NaN in "
+            f"{args.output}"
+            + (
+                ""
+                if args.allow_unconverged
+                else " (--allow-unconverged accepts this with exit status 0)"
+            ),
+            file=sys.stderr,
+        )
+        return 0 if args.allow_unconverged else 3
     return 0
 
 
@@ -346,6 +409,12 @@ def register(sub: Any, bench_sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (.npy, .npz or .csv)")
     p.add_argument("--key", default=None, help="array name inside .npz files")
     p.add_argument("--inverse", action="store_true", help="apply the inverse map")
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="with --inverse: exit 0 even if some points did not converge (their rows are NaN)",
+    )
+    _add_threads_arg(p)
     p.set_defaults(func=transform)
 
     p = bench_sub.add_parser(

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from ot_gradnets.core import GradientSum, GradNetM, MGradNetM, QuadraticGradient
 from ot_gradnets.transport._conjugate import solve_conjugate
+from ot_gradnets.transport._gaussian import gaussian_map
 
 __all__ = ["LOSSES", "TransportLoss", "SampleSource", "make_loss"]
 
@@ -322,7 +323,7 @@ class DualLoss(TransportLoss):
             pool = target.data  # type: ignore[assignment]
         self.pool: Tensor = pool
         ref_x = source.data if source.size is not None else source.sample(max(4096, 4 * source.dim))
-        self._inverse_affine = _linear_map(pool, ref_x)  # Q -> P, Bures
+        self._inverse_affine = gaussian_map(pool, ref_x)  # Q -> P, Bures
         self.warm = self._cold_start(pool)
         scale = float(pool.var(0).sum().sqrt()) / max(pool.shape[1], 1) ** 0.5
         self._abs_tol = self.tol * max(scale, 1e-12)
@@ -361,6 +362,8 @@ class DualLoss(TransportLoss):
             cg_rtol=self.cg_rtol,
         )
         self.newton_iters.append(res.n_iter)
+        # a conjugate clearly unsolved (100x the tolerance) makes its gradient term wrong
+        self.unconverged = float((res.residual > 100 * self._abs_tol).float().mean())
         xs = res.x
         self.warm[idx] = xs
         inner = (xs * y).sum(-1).mean()
@@ -416,13 +419,6 @@ def _potential_gap(net: nn.Module, x: Tensor, xs: Tensor) -> Tensor:
     pts = xs.unsqueeze(0) + t[:, None, None] * step.unsqueeze(0)  # (Q, B, d)
     field = net(pts.reshape(-1, x.shape[-1])).reshape(pts.shape)
     return (w[:, None] * (field * step).sum(-1)).sum(0).mean()
-
-
-def _linear_map(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """The empirical Bures (Gaussian OT) map from ``x`` to ``y`` as ``(A, b)``: ``x @ A + b``."""
-    from ot_gradnets.transport._brenier import gaussian_map
-
-    return gaussian_map(x, y)
 
 
 #: Registry of training losses: name -> class.

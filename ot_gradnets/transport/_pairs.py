@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
+from ot_gradnets.transport._gaussian import sqrtm_psd
 
 __all__ = [
     "PAIRS",
@@ -45,12 +46,6 @@ __all__ = [
     "gmm_convex_pair",
     "make_pair",
 ]
-
-
-def _sqrtm_psd(a: Tensor) -> Tensor:
-    """Symmetric square root of a symmetric PSD matrix (eigendecomposition, float64)."""
-    vals, vecs = torch.linalg.eigh(a)
-    return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
 
 
 def _random_rotation(dim: int, generator: torch.Generator) -> Tensor:
@@ -181,9 +176,9 @@ class GaussianPair(TransportPair):
     name: str = field(init=False, default="gaussian")
 
     def __post_init__(self) -> None:
-        s0h = _sqrtm_psd(self.cov_source)
+        s0h = sqrtm_psd(self.cov_source)
         s0h_inv = torch.linalg.inv(s0h)
-        a = s0h_inv @ _sqrtm_psd(s0h @ self.cov_target @ s0h) @ s0h_inv
+        a = s0h_inv @ sqrtm_psd(s0h @ self.cov_target @ s0h) @ s0h_inv
         a = (a + a.T) / 2
         object.__setattr__(self, "map_matrix", a)
         object.__setattr__(self, "map_bias", self.mean_target - a @ self.mean_source)
@@ -215,8 +210,8 @@ class GaussianPair(TransportPair):
 
     def w2_squared(self) -> float:
         r"""Exact :math:`W_2^2(P, Q)` for the cost :math:`|x-y|^2` (Bures-Wasserstein)."""
-        s0h = _sqrtm_psd(self.cov_source)
-        cross = _sqrtm_psd(s0h @ self.cov_target @ s0h)
+        s0h = sqrtm_psd(self.cov_source)
+        cross = sqrtm_psd(s0h @ self.cov_target @ s0h)
         bures = torch.trace(self.cov_source + self.cov_target - 2 * cross)
         return float(((self.mean_source - self.mean_target) ** 2).sum() + bures)
 

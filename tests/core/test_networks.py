@@ -21,6 +21,7 @@ from ot_gradnets.core import (
     MLPField,
     PotentialMLP,
     QuadraticGradient,
+    StandardizedGradient,
 )
 
 # name -> factory(dim, width, depth, mu); mu is only used by networks that accept it.
@@ -43,7 +44,23 @@ FACTORIES = {
     "mlp-field": lambda d, w, k, mu: MLPField(d, w, k),
     "quadratic": lambda d, w, k, mu: QuadraticGradient(d),
     "sum": lambda d, w, k, mu: GradientSum(MGradNetM(d, w, k), QuadraticGradient(d)),
+    "standardized": lambda d, w, k, mu: _standardized(d, w, k, mu),
 }
+
+
+def _standardized(d, w, k, mu):
+    """A network on a random (d-1)-dimensional subspace, shifted and scaled (BrenierMap's)."""
+    r = max(1, d - 1)
+    g = torch.Generator().manual_seed(d)
+    f64 = {"generator": g, "dtype": torch.float64}  # an orthonormal basis to float64 precision
+    basis = None
+    if r < d:
+        basis = torch.linalg.qr(torch.randn(d, r, **f64))[0]
+    inner = GradientSum(MGradNetM(r, w, k, strong_convexity=mu), QuadraticGradient(r))
+    shift_x, shift_y = torch.randn(d, **f64), torch.randn(d, **f64)
+    return StandardizedGradient(inner, shift_x, shift_y, 1.7, basis)
+
+
 ALL = list(FACTORIES)
 GRADIENTS = [n for n in ALL if n != "mlp-field"]
 

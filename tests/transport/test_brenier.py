@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import ot
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from ot_gradnets.core import MGradNetM
 from ot_gradnets.transport import BrenierMap, gaussian_map, gaussian_pair
@@ -139,13 +143,15 @@ def test_gaussian_map_matches_pot():
 
 @pytest.mark.parametrize("loss", ["w2", "sinkhorn"])
 def test_sample_losses_improve_on_a_shift(loss):
-    # linear_term=False: the net must learn the shift itself; the losses must drive it there
+    # linear_term=False, standardize=False: the net must learn the shift itself; the losses must
+    # drive it there
     x = torch.randn(512, 2, generator=torch.Generator().manual_seed(0))
     y = x + torch.tensor([3.0, 0.0])
     options = {"scaling": 0.5} if loss == "sinkhorn" else None  # few annealing steps: fast
     tmap = BrenierMap(
         loss=loss,
         linear_term=False,
+        standardize=False,
         max_iter=60,
         lr=1e-1,
         batch_size=64,
@@ -204,7 +210,7 @@ def test_save_load_custom_network(tmp_path):
     x, y = _gmm(200), 2 * _gmm(200, seed=1)
     net = MGradNetM(2, width=4, num_modules=2)
     tmap = BrenierMap(network=net, max_iter=3, random_state=0).fit(x, y)
-    assert tmap.network_.terms[0] is not net  # copied, never modified
+    assert tmap.network_.inner.terms[0] is not net  # copied, never modified
     tmap.save(tmp_path / "m.pt")
     with pytest.raises(ValueError, match="network="):
         BrenierMap.load(tmp_path / "m.pt")
@@ -218,26 +224,61 @@ def test_load_rejects_other_files(tmp_path):
         BrenierMap.load(tmp_path / "x.pt")
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_weights():
+def _nan_after(first_bad: int, last_bad: int | None = None):
+    """A target log-density that returns NaN on calls first_bad..last_bad (one call per step)."""
     calls = {"n": 0}
-    snapshots = []
 
     def log_q(y):
         calls["n"] += 1
         out = -0.5 * (y * y).sum(-1)
-        return out * float("nan") if calls["n"] == 6 else out
+        bad = calls["n"] >= first_bad and (last_bad is None or calls["n"] <= last_bad)
+        return out * float("nan") if bad else out
+
+    return log_q
+
+
+def test_transient_non_finite_loss_is_recovered_and_reported():
+    tmap = BrenierMap(loss="monge-ampere", max_iter=50, random_state=0)
+    x = torch.randn(100, 2, dtype=F64)
+    with pytest.warns(ConvergenceWarning, match=r"recovered from 1 divergence.*step 5.*not finite"):
+        tmap.fit(
+            x, source_log_density=lambda z: -(z * z).sum(-1), target_log_density=_nan_after(6, 6)
+        )
+    assert tmap.stop_reason_ == "max_iter" and tmap.n_iter_ == 50
+    assert len(tmap.recoveries_) == 1 and all(map(math.isfinite, tmap.history_["loss"]))
+
+
+def test_persistent_divergence_stops_with_the_last_healthy_weights():
+    # NaN from step 120 on: every recovery goes back to the snapshot of step 100 (after 100
+    # updates) and fails again; after 3 recoveries the fit stops with those weights.
+    after = {}
 
     def record(est, step, loss):
-        snapshots.append([p.detach().clone() for p in est.network_.parameters()])
+        after[step] = [p.detach().clone() for p in est.network_.parameters()]
 
-    tmap = BrenierMap(loss="monge-ampere", max_iter=50, random_state=0, callback=record)
+    tmap = BrenierMap(loss="monge-ampere", max_iter=300, random_state=0, callback=record)
     x = torch.randn(100, 2, dtype=F64)
-    with pytest.warns(RuntimeWarning, match="not finite"):
-        tmap.fit(x, source_log_density=lambda z: -(z * z).sum(-1), target_log_density=log_q)
-    assert tmap.n_iter_ == 5 and len(tmap.history_["loss"]) == 5
-    # steps 0..4 succeeded; the weights before step 4's update gave the last finite loss
-    for p, q in zip(tmap.network_.parameters(), snapshots[3], strict=True):
+    with pytest.warns(ConvergenceWarning, match=r"diverged 4 times.*step 100"):
+        tmap.fit(
+            x, source_log_density=lambda z: -(z * z).sum(-1), target_log_density=_nan_after(121)
+        )
+    assert tmap.stop_reason_ == "diverged" and tmap.n_iter_ == 100
+    for p, q in zip(tmap.network_.parameters(), after[99], strict=True):
         torch.testing.assert_close(p.detach(), q, rtol=0, atol=0)
+
+
+def test_map_blowing_up_is_caught():
+    # a learning rate far too large makes the map's outputs explode; the guard must notice,
+    # recover with smaller steps, and never return a map whose outputs are off by orders
+    x, y = _gmm(400), 2 * _gmm(400, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tmap = BrenierMap(lr=50.0, max_iter=60, random_state=0, linear_term=False).fit(x, y)
+    assert tmap.recoveries_, "a divergence was expected at lr=50"
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    scale = float((y**2).sum(-1).mean())
+    out = float((torch.as_tensor(tmap.transform(x)) ** 2).sum(-1).mean())
+    assert out < 100 * scale
 
 
 def test_callback_can_stop():

@@ -1,0 +1,98 @@
+r"""How many CPU threads the library's own work runs on.
+
+torch splits every operation over as many intra-op threads as the machine has cores. The steps
+of this library's networks are small (a 512 x 8 minibatch through a few 64-unit layers is a few
+hundred microseconds of arithmetic), too small to split: the threads mostly wait on each other,
+and when other processes keep the cores busy every such wait lands on a descheduled thread. A
+fit that takes 46 s on one thread then takes half an hour. So the library never leaves the count
+to torch's default: its public entry points run under :func:`thread_limit` with the count that
+:func:`resolve_threads` picks.
+
+``"auto"`` means one thread for small work and, for work large enough to pay for splitting, one
+thread per idle core (cores this process may run on, less the one-minute load average), at most
+:data:`MAX_AUTO_THREADS`. An integer is used as given. Only CPU work is affected; on an
+accelerator the count only sizes the host-side bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["MAX_AUTO_THREADS", "SMALL_WORK", "available_cores", "resolve_threads", "thread_limit"]
+
+#: Below this many floating-point operations per call (or per training step), ``"auto"`` uses
+#: one thread: splitting it costs more in synchronisation than it saves.
+SMALL_WORK = 3e8
+
+#: The most threads ``"auto"`` picks.
+MAX_AUTO_THREADS = 8
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def _idle_cores() -> int:
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: no load average, assume the cores are free
+        load = 0.0
+    return max(1, min(cores, cores - math.floor(load + 0.5)))
+
+
+def resolve_threads(threads: int | str | None, work: float = 0.0) -> int:
+    """The thread count to use for ``work`` floating-point operations.
+
+    Args:
+        threads: a positive int (used as is), or ``"auto"`` / ``None`` (pick from ``work``).
+        work: a rough operation count of the call or of one training step.
+
+    Returns:
+        A positive thread count.
+
+    Raises:
+        ValueError: if ``threads`` is neither a positive int nor ``"auto"``/``None``.
+
+    Example:
+        >>> resolve_threads("auto", work=1e6)  # a small step: one thread
+        1
+        >>> resolve_threads(3)
+        3
+    """
+    if threads is None or threads == "auto":
+        if work < SMALL_WORK:
+            return 1
+        return max(1, min(MAX_AUTO_THREADS, _idle_cores()))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int or 'auto', got {threads!r}.")
+    return threads
+
+
+@contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)``, restoring the old count after.
+
+    Example:
+        >>> import torch
+        >>> with thread_limit(1):
+        ...     torch.get_num_threads()
+        1
+    """
+    import torch  # here, so that ``import ot_gradnets`` stays light
+
+    before = torch.get_num_threads()
+    if threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -1,0 +1,117 @@
+r"""Standardising transport data: centres, one common scale, and the directions the data span.
+
+Quadratic-cost optimal transport is equivariant under a translation of either distribution and
+a common scaling of both: if :math:`T'` is the optimal map from the law of
+:math:`(x - m_x)/s` to the law of :math:`(y - m_y)/s`, then
+:math:`T(x) = m_y + s\,T'\big((x - m_x)/s\big)` is the optimal map from :math:`P` to :math:`Q`.
+(A separate scale per coordinate would change the cost, so the scale is one number.) Directions
+in which neither sample varies (constant or collinear columns, or every direction beyond the
+:math:`n + m - 2` that :math:`n + m` samples can span) carry no information: the map there is the
+identity shift, and the network is fitted on the remaining :math:`r` coordinates only, which
+also keeps :math:`d \gg n` problems small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["Standardization", "standardization"]
+
+#: A direction is kept when its variance exceeds this fraction of the largest direction's.
+RTOL = 1e-10
+
+
+@dataclass
+class Standardization:
+    """Means, common scale and spanning basis of a source and a target sample.
+
+    Attributes:
+        source_mean, target_mean: :math:`m_x, m_y`, shape ``(d,)``.
+        scale: :math:`s`, the root mean variance per kept direction of the two samples.
+        basis: ``(d, r)`` orthonormal columns spanning the directions the samples vary in, or
+            ``None`` when they vary in all ``d``.
+    """
+
+    source_mean: Tensor
+    target_mean: Tensor
+    scale: float
+    basis: Tensor | None
+
+    @property
+    def dim(self) -> int:
+        """The number of kept directions :math:`r`."""
+        return self.source_mean.shape[0] if self.basis is None else self.basis.shape[1]
+
+    def source(self, x: Tensor) -> Tensor:
+        r""":math:`U^T(x - m_x)/s`."""
+        z = (x - self.source_mean.to(x)) / self.scale
+        return z if self.basis is None else z @ self.basis.to(x)
+
+    def target(self, y: Tensor) -> Tensor:
+        r""":math:`U^T(y - m_y)/s`."""
+        z = (y - self.target_mean.to(y)) / self.scale
+        return z if self.basis is None else z @ self.basis.to(y)
+
+
+def standardization(
+    x: Tensor, y: Tensor | None, rtol: float = RTOL, *, reduce: bool = True
+) -> Standardization:
+    r"""Centre each sample, find the directions they vary in and one common scale.
+
+    The kept directions are the eigenvectors of :math:`\tfrac12(\hat\Sigma_x + \hat\Sigma_y)`
+    whose eigenvalue exceeds ``rtol`` times the largest (from a thin SVD of the stacked centred
+    samples when :math:`d` exceeds their count, so :math:`d \gg n` costs no :math:`d\times d`
+    factorisation); :math:`s^2` is the mean of those eigenvalues. Computed in float64.
+
+    Args:
+        x: source samples ``(n, d)``.
+        y: target samples ``(m, d)``, or ``None`` (only the source is used).
+        rtol: relative variance below which a direction is dropped.
+        reduce: keep only the directions the samples vary in; ``False`` keeps all ``d`` (for a
+            network of fixed dimension), and :math:`s^2` is then the mean over all of them.
+
+    Returns:
+        A :class:`Standardization` in ``x``'s dtype and device.
+
+    Raises:
+        ValueError: if neither sample varies at all.
+
+    Example:
+        >>> x = torch.randn(100, 3, dtype=torch.float64)
+        >>> x[:, 2] = 7.0  # a constant column
+        >>> std = standardization(x, 2 * x)
+        >>> std.dim, std.basis.shape
+        (2, torch.Size([3, 2]))
+    """
+    x64 = x.double()
+    mx = x64.mean(0)
+    parts = [(x64 - mx) / max(x.shape[0] - 1, 1) ** 0.5]
+    my = mx
+    if y is not None:
+        y64 = y.double()
+        my = y64.mean(0)
+        parts.append((y64 - my) / max(y.shape[0] - 1, 1) ** 0.5)
+    stacked = torch.cat(parts) / len(parts) ** 0.5
+    d = x.shape[1]
+    if stacked.shape[0] < d:
+        _, sv, vh = torch.linalg.svd(stacked, full_matrices=False)
+        evals, evecs = sv**2, vh.T
+    else:
+        evals, evecs = torch.linalg.eigh(stacked.T @ stacked)
+    top = float(evals.max()) if evals.numel() else 0.0
+    if not top > 0:
+        raise ValueError(
+            "X and Y have no variance (every sample is the same point): the optimal map is the "
+            "translation by mean(Y) - mean(X); there is nothing to fit."
+        )
+    keep = evals > rtol * top if reduce else torch.ones_like(evals, dtype=torch.bool)
+    r = int(keep.sum())
+    scale = float(evals[keep].sum().div(r if reduce else d).sqrt())
+    basis = None if r == d else evecs[:, keep]
+    like = {"dtype": x.dtype, "device": x.device}
+    return Standardization(
+        mx.to(**like), my.to(**like), scale, None if basis is None else basis.to(**like)
+    )
