@@ -20,8 +20,16 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["MAX_AUTO_THREADS", "SMALL_WORK", "available_cores", "resolve_threads", "thread_limit"]
+__all__ = [
+    "MAX_AUTO_THREADS",
+    "SMALL_WORK",
+    "add_threads_argument",
+    "available_cores",
+    "resolve_threads",
+    "thread_limit",
+]
 
 #: Below this many floating-point operations per call (or per training step), ``"auto"`` uses
 #: one thread: splitting it costs more in synchronisation than it saves.
@@ -74,6 +82,31 @@ def resolve_threads(threads: int | str | None, work: float = 0.0) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive int or 'auto', got {threads!r}.")
     return threads
+
+
+def _parse_threads(value: str) -> int | str:
+    import argparse
+
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
+    return n
+
+
+def add_threads_argument(parser: Any) -> None:
+    """Add the command line's shared ``--threads auto|N`` option (default ``"auto"``)."""
+    parser.add_argument(
+        "--threads",
+        type=_parse_threads,
+        default="auto",
+        help="CPU threads: a number, or 'auto' (default: one for small steps, one per idle "
+        "core for large ones)",
+    )
 
 
 @contextmanager

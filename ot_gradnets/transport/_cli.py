@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ot_gradnets._threads import add_threads_argument
+
 __all__ = ["DEMO_DISTRIBUTIONS", "register", "sample_demo"]
 
 
@@ -170,30 +172,8 @@ def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = No
         "steps) without improvement",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    _add_threads_arg(p)
+    add_threads_argument(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show a progress bar")
-
-
-def _threads_arg(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
-    return n
-
-
-def _add_threads_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--threads",
-        type=_threads_arg,
-        default="auto",
-        help="CPU threads: a number, or 'auto' (default: one for small steps, one per idle "
-        "core for large ones)",
-    )
 
 
 def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -414,7 +394,7 @@ def register(sub: Any, bench_sub: Any) -> None:
         action="store_true",
         help="with --inverse: exit 0 even if some points did not converge (their rows are NaN)",
     )
-    _add_threads_arg(p)
+    add_threads_argument(p)
     p.set_defaults(func=transform)
 
     p = bench_sub.add_parser(
@@ -436,7 +416,7 @@ def register(sub: Any, bench_sub: Any) -> None:
         "--n-train", type=int, default=None, help="training samples per distribution (20000)"
     )
     p.add_argument("--n-test", type=int, default=None, help="test points (10000)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the pairs and the solvers")
     p.add_argument("--out", default="out/bench_transport", help="output folder")
     p.set_defaults(func=bench)

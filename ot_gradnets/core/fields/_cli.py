@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
 from ot_gradnets.core.fields._bench import RECIPES, SUITES, run_benchmark
 
 
@@ -21,10 +22,11 @@ def _names(text: str) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
+    with thread_limit(resolve_threads(args.threads)):  # "auto": small steps, one thread
+        return _run_benchmark(args)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+def _run_benchmark(args: argparse.Namespace) -> int:
     res = run_benchmark(
         args.suite_name,
         args.out,
@@ -96,7 +98,7 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
     p.add_argument(
         "--first-trial", type=int, default=0, help="index (seed) of the first trial (default 0)"
     )
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    add_threads_argument(p)
     p.add_argument(
         "--jobs",
         type=int,

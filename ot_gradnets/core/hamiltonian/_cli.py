@@ -6,6 +6,8 @@ import argparse
 import time
 from typing import Any
 
+from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
+
 from ._bench import DEFAULT_LR_GRID, run_benchmark
 from ._integrators import INTEGRATORS
 from ._systems import SYSTEMS
@@ -23,10 +25,11 @@ _QUICK = {
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
+    with thread_limit(resolve_threads(args.threads)):  # "auto": small steps, one thread
+        return _run_benchmark(args)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+def _run_benchmark(args: argparse.Namespace) -> int:
     systems = args.systems or (
         ["mass-spring", "pendulum"] if args.quick else ["two-body", "spring-chain"]
     )
@@ -158,7 +161,7 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
     )
     p.add_argument("--step-size", type=float, default=None, help="integrator step (0.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    add_threads_argument(p)
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--verbose", action="store_true", help="progress bars")
     p.set_defaults(func=_run)
