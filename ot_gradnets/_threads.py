@@ -16,17 +16,23 @@ accelerator the count only sizes the host-side bookkeeping.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "MAX_AUTO_THREADS",
     "SMALL_WORK",
     "add_threads_argument",
     "available_cores",
+    "model_step_work",
+    "threaded",
     "resolve_threads",
     "thread_limit",
 ]
@@ -82,6 +88,37 @@ def resolve_threads(threads: int | str | None, work: float = 0.0) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive int or 'auto', got {threads!r}.")
     return threads
+
+
+def model_step_work(models: Any, batch_size: int) -> float:
+    """About the operations of one training step of ``models`` (one module or a mapping of
+    them) on ``batch_size`` points: forward and backward, ~6 per parameter and point."""
+    mods = models.values() if hasattr(models, "values") else [models]
+    n_params = sum(p.numel() for m in mods for p in m.parameters())
+    return 6.0 * n_params * batch_size
+
+
+def threaded(work: Callable[[dict[str, Any]], float]) -> Callable[[_F], _F]:
+    """Run the decorated function under :func:`thread_limit`, with the count that
+    :func:`resolve_threads` picks from its ``threads`` argument (which the function declares)
+    and ``work(arguments)``, its bound arguments by name."""
+
+    def decorate(fn: _F) -> _F:
+        signature = inspect.signature(fn)
+        if "threads" not in signature.parameters:
+            raise TypeError(f"{fn.__name__} must declare a 'threads' parameter.")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
+            with thread_limit(resolve_threads(arguments["threads"], work(arguments))):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _parse_threads(value: str) -> int | str:

@@ -26,7 +26,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.datasets import load_sample_image
 
 from ot_gradnets.transport import BrenierMap
@@ -38,7 +37,6 @@ n_pixels = 50_000 if args.full else 5_000
 budget = 60.0 if args.full else 5.0
 out = Path("out/tutorials")
 out.mkdir(parents=True, exist_ok=True)
-torch.set_num_threads(1)
 rng = np.random.default_rng(0)
 
 # %%

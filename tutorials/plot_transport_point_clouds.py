@@ -37,7 +37,6 @@ args, _ = parser.parse_known_args()
 budget = 60.0 if args.full else 6.0  # seconds of training per map
 out = Path("out/tutorials")
 out.mkdir(parents=True, exist_ok=True)
-torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)
 
 # %%

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core.fields._metrics import field_error_db, squared_error
 from ot_gradnets.core.fields._targets import Target
@@ -164,6 +165,7 @@ def _reference(model: nn.Module) -> Tensor:
     raise ValueError("model has no parameters to fit.")
 
 
+@threaded(lambda a: model_step_work(a["model"], a["batch_size"]))
 def fit_field(
     model: nn.Module,
     target: Target,
@@ -183,6 +185,7 @@ def fit_field(
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[int, float, float], None] | None = None,
+    threads: int | str = "auto",
 ) -> FitResult:
     r"""Fit ``model`` to the gradient field of ``target`` with Adam on the squared error.
 
@@ -215,6 +218,8 @@ def fit_field(
             shuffling); the same generator state and model initialisation give the same run.
         verbose: show a tqdm progress bar with the running loss.
         callback: called as ``callback(step, train_loss, val_db)`` after each evaluation.
+        threads: CPU threads, or ``"auto"`` (one for small steps; see
+            :func:`ot_gradnets.resolve_threads`).
 
     Returns:
         A :class:`FitResult`.

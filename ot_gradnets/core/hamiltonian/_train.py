@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 
 from ._data import HamiltonianDataset, split_validation
@@ -85,6 +86,7 @@ def predict_field(model: nn.Module, states: Tensor, batch_size: int = 4096) -> T
     return torch.cat(outs, 0)
 
 
+@threaded(lambda a: model_step_work(a["model"], a["batch_size"]))
 def fit_field(
     model: nn.Module,
     states: Tensor,
@@ -99,6 +101,7 @@ def fit_field(
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[int, FitResult], None] | None = None,
+    threads: int | str = "auto",
 ) -> FitResult:
     r"""Regress ``model(s)`` on the time derivatives with Adam (HNN's training protocol).
 
@@ -121,6 +124,8 @@ def fit_field(
         generator: random source of the minibatches.
         verbose: show a tqdm progress bar with the last test dB.
         callback: called as ``callback(step, result)`` after every evaluation.
+        threads: CPU threads, or ``"auto"`` (one for small steps; see
+            :func:`ot_gradnets.resolve_threads`).
 
     Returns:
         A :class:`FitResult`; the model is trained in place.
@@ -154,6 +159,7 @@ def fit_field(
     )["model"]
 
 
+@threaded(lambda a: model_step_work(a["models"], a["batch_size"]))
 def fit_fields(
     models: Mapping[str, nn.Module],
     states: Tensor,
@@ -168,6 +174,7 @@ def fit_fields(
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[str, int, FitResult], None] | None = None,
+    threads: int | str = "auto",
 ) -> dict[str, FitResult]:
     r"""Train several models in lockstep on the same minibatches, for fair timing.
 
