@@ -7,8 +7,9 @@
 :func:`solve_conjugate`      convex conjugates / inverses of monotone networks by Newton's method
 :func:`gaussian_map`         the linear (Gaussian, Bures) optimal map between two samples
 :func:`gaussian_pair`,       benchmark pairs of distributions with a known optimal map
-:func:`gmm_convex_pair`
-:func:`l2_uvp`,              map-error metrics (DESIGN section 3)
+:func:`gmm_convex_pair`,
+:func:`gmm_icnn_pair`
+:func:`l2_uvp`,              map-error metrics (L2-UVP, cosine of displacements)
 :func:`cosine_similarity`
 :data:`BASELINES`            classical maps: linear (Gaussian), entropic, barycentric projection
 ===========================  ====================================================================
@@ -23,9 +24,11 @@ from ot_gradnets.transport._pairs import (
     PAIRS,
     GaussianPair,
     GMMConvexPair,
+    GMMICNNPair,
     TransportPair,
     gaussian_pair,
     gmm_convex_pair,
+    gmm_icnn_pair,
     make_pair,
 )
 
@@ -39,6 +42,7 @@ __all__ = [
     "ConjugateResult",
     "EntropicMap",
     "GMMConvexPair",
+    "GMMICNNPair",
     "GaussianPair",
     "LinearMap",
     "TransportLoss",
@@ -47,6 +51,7 @@ __all__ = [
     "gaussian_map",
     "gaussian_pair",
     "gmm_convex_pair",
+    "gmm_icnn_pair",
     "l2_uvp",
     "make_pair",
     "solve_conjugate",

@@ -1,9 +1,10 @@
 r"""``ot-gradnets bench transport``: every map estimator on every benchmark pair.
 
-For each pair in :data:`~ot_gradnets.transport.PAIRS`, dimension :math:`d` and method, the
-runner draws training samples, fits the method (timing the fit), and scores it on fresh source
-points against the exact map with L2-UVP and the cosine similarity
-(:mod:`ot_gradnets.transport._metrics`). It writes into the output folder
+For each pair in :data:`~ot_gradnets.transport.PAIRS` (``gaussian``, ``gmm-convex`` and the hard
+``gmm-icnn``; ``--pairs`` picks some), dimension :math:`d` and method, the runner draws training
+samples, fits the method (timing the fit), and scores it on fresh source points against the
+exact map with L2-UVP and the cosine similarity (:mod:`ot_gradnets.transport._metrics`). It
+writes into the output folder
 
 * ``transport.csv``: one row per run (method, pair, d, L2-UVP, cos, fit time, n_train, ...);
   rows accumulate across invocations (a rerun of the same method, pair and d replaces its

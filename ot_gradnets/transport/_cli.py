@@ -410,7 +410,7 @@ def register(sub: Any, bench_sub: Any) -> None:
         "--time-limit", type=float, default=None, help="seconds of training per method and pair"
     )
     p.add_argument(
-        "--pairs", nargs="+", default=None, help="gaussian and/or gmm-convex (default: both)"
+        "--pairs", nargs="+", default=None, help="gaussian, gmm-convex, gmm-icnn (default: all)"
     )
     p.add_argument(
         "--n-train", type=int, default=None, help="training samples per distribution (20000)"

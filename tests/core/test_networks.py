@@ -204,7 +204,7 @@ def test_quadrature_potential_matches_line_integral(name, seed, device):
 def test_paper_parameter_counts():
     from ot_gradnets.core import count_parameters
 
-    # DESIGN section 4: C variants L=4, m=7 have 100 parameters, M variants M=4, m=7 have 94.
+    # the paper's 2-D protocol: C variants L=4, m=7 have 100 parameters, M variants M=4, m=7 have 94.
     assert count_parameters(MGradNetC(2, width=7, depth=4)) == 100
     assert count_parameters(GradNetC(2, width=7, depth=4)) == 100
     assert count_parameters(MGradNetM(2, width=7, num_modules=4)) == 94

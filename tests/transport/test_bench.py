@@ -16,6 +16,7 @@ from ot_gradnets.transport._bench import (
     run_benchmark,
     write_csv,
 )
+from ot_gradnets.transport._pairs import PAIRS
 
 
 def args(tmp_path, **kw):
@@ -33,14 +34,16 @@ def test_run_benchmark_baselines_small():
         quick=True,
         verbose=False,
     )
+    # every registered pair by default
     assert {(r.pair, r.method) for r in results} == {
-        (p, m) for p in ("gaussian", "gmm-convex") for m in ("linear", "barycentric")
+        (p, m) for p in PAIRS for m in ("linear", "barycentric")
     }
     by = {(r.pair, r.method): r for r in results}
     # The linear map is exact for the Gaussian pair: only the 200-sample error remains (~1%).
     assert by["gaussian", "linear"].l2_uvp < 5.0
-    # ... and clearly wrong for the nonlinear pair (~6% with large samples).
+    # ... and clearly wrong for the nonlinear pairs (~6% and ~17% with large samples).
     assert by["gmm-convex", "linear"].l2_uvp > 3.0
+    assert by["gmm-icnn", "linear"].l2_uvp > 8.0
     assert all(math.isfinite(r.l2_uvp) and -1 <= r.cos <= 1 and r.n_train == 200 for r in results)
     assert ("linear", "gmm-convex", 2) in models
 
@@ -49,7 +52,8 @@ def test_main_writes_table_csv_figures_and_accumulates(tmp_path, capsys):
     assert main(args(tmp_path, methods=["linear"], n_train=200, n_test=200)) == 0
     assert main(args(tmp_path, methods=["barycentric"], n_train=200, n_test=200)) == 0
     rows = read_csv(tmp_path / "transport.csv")
-    assert sorted({r.method for r in rows}) == ["barycentric", "linear"] and len(rows) == 4
+    assert sorted({r.method for r in rows}) == ["barycentric", "linear"]
+    assert len(rows) == 2 * len(PAIRS)
     header = (tmp_path / "transport.csv").read_text().splitlines()[0]
     assert header.startswith("method,pair,d,L2-UVP %,cos,fit time s,n_train")
     md = (tmp_path / "transport.md").read_text()

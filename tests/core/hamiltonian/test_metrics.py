@@ -25,7 +25,7 @@ def test_db_sums_over_coordinates_and_mse_averages():
     assert derivative_error_db(pred, target) == pytest.approx(10 * math.log10(2.0))
     assert derivative_mse(pred, target) == pytest.approx(0.25)
     assert mse_to_db(0.25, 8) == pytest.approx(derivative_error_db(pred, target))
-    # HNN's two-body number, as quoted in DESIGN.md: -46.5 dB summed over 8 coordinates
+    # HNN's published two-body number (Greydanus et al. 2019): -46.5 dB summed over 8 coordinates
     assert mse_to_db(2.82e-6, 8) == pytest.approx(-46.5, abs=0.05)
 
 
