@@ -53,13 +53,26 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _busy_cores() -> int:
+    """Cores other work keeps busy: the one-minute load average, or, where Linux reports it,
+    the processes runnable right now (less this one) if that is more; the average lags by a
+    minute, so a job that just started is seen only by the second."""
+    try:
+        busy = math.floor(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):  # Windows: no load average, assume the cores are free
+        return 0
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        busy = max(busy, running - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return busy
+
+
 def _idle_cores() -> int:
     cores = available_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows: no load average, assume the cores are free
-        load = 0.0
-    return max(1, min(cores, cores - math.floor(load + 0.5)))
+    return max(1, min(cores, cores - _busy_cores()))
 
 
 def resolve_threads(threads: int | str | None, work: float = 0.0) -> int:
