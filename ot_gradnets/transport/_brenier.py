@@ -405,7 +405,10 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         if not self.linear_term:
             return
         inner, quad = net.terms[0], net.terms[1]
-        a, b = gaussian_map(x, y)
+        # covariances from few samples per direction are shrunk towards isotropy (ridge
+        # (d/n)^2, negligible for n >> d), so that the start stays well conditioned
+        reg = 1e-6 + (x.shape[1] / min(x.shape[0], y.shape[0])) ** 2
+        a, b = gaussian_map(x, y, reg=reg)
         with torch.no_grad():
             offset = inner(x).mean(0)
         quad.set_affine(a, b - offset)

@@ -37,7 +37,9 @@ def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tenso
     Args:
         x: source samples ``(n, d)``.
         y: target samples ``(m, d)``.
-        reg: ridge added to :math:`\Sigma_x`, relative to its mean eigenvalue.
+        reg: ridge added to :math:`\Sigma_x` and :math:`\Sigma_y`, relative to each one's mean
+            eigenvalue (a shrinkage towards isotropy that keeps :math:`A` invertible when a
+            sample spans fewer directions than :math:`d`).
 
     Returns:
         ``(A, b)`` with :math:`T(x)` = ``x @ A + b`` (``A`` symmetric), in ``x``'s dtype.
@@ -54,7 +56,9 @@ def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tenso
     cx = torch.cov(x64.T).reshape(x.shape[1], x.shape[1])
     cy = torch.cov(y64.T).reshape(y.shape[1], y.shape[1])
     d = cx.shape[0]
-    cx = cx + reg * float(cx.trace()) / d * torch.eye(d, dtype=cx.dtype, device=cx.device)
+    eye = torch.eye(d, dtype=cx.dtype, device=cx.device)
+    cx = cx + reg * float(cx.trace()) / d * eye
+    cy = cy + reg * float(cy.trace()) / d * eye
     evals, evecs = torch.linalg.eigh(cx)
     s = (evecs * evals.sqrt()) @ evecs.T
     s_inv = (evecs / evals.sqrt()) @ evecs.T
