@@ -642,7 +642,6 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.max_iter, desc=f"BrenierMap[{self.loss}]", leave=False)
-        n_iter = 0
         best: list[Tensor] = []
         stale = 0
 
@@ -687,16 +686,14 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 problem = guard.check(step, value, loss_fn)
                 if problem is not None:
                     self.recoveries_.append(f"step {step}: {problem}")
-                    if len(self.recoveries_) > _MAX_RECOVERIES:
-                        guard.restore()
-                        self.stop_reason_ = "diverged"
-                        break
                     step = guard.restore()  # back to the last healthy weights, half the lr
                     del history["loss"][step:], history["time"][step:]
+                    if len(self.recoveries_) > _MAX_RECOVERIES:
+                        self.stop_reason_ = "diverged"
+                        break
                     continue
                 opt.step()
                 step += 1
-                n_iter = step
                 history["loss"].append(value)
                 history["time"].append(time.perf_counter() - start)
                 if bar is not None:
