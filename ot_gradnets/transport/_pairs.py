@@ -69,6 +69,16 @@ def _random_covariance(dim: int, generator: torch.Generator, low: float, high: f
     return (cov + cov.T) / 2
 
 
+def _random_mixture(
+    dim: int, n_components: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Equal weights, means ~ N(0, I) and covariances with eigenvalues log-uniform in [1/4, 1]."""
+    means = torch.randn(n_components, dim, generator=generator, dtype=torch.float64)
+    covs = torch.stack([_random_covariance(dim, generator, 0.25, 1.0) for _ in range(n_components)])
+    weights = torch.full((n_components,), 1.0 / n_components, dtype=torch.float64)
+    return weights, means, covs
+
+
 def _gaussian_log_density(x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
     r"""Log-density of :math:`N(m, \Sigma)` at ``x`` (``(*, d)`` -> ``(*,)``), in ``x``'s dtype."""
     # Cholesky in the stored (float64) precision, then torch.distributions in x's dtype/device
@@ -295,7 +305,63 @@ def _smoothmax_parts(
 
 
 @dataclass(frozen=True, eq=False)
-class GMMConvexPair(TransportPair):
+class _MixtureSourcePair(TransportPair):
+    r"""Abstract base of the pairs whose source is a Gaussian mixture and whose map is the
+    gradient of a closed-form potential :math:`\psi` (``_parts`` returns both).
+
+    Attributes:
+        weights, means, covs: mixture weights ``(K,)``, means ``(K, d)``, covariances
+            ``(K, d, d)`` (float64, CPU).
+        strong_convexity: :math:`\mu`, the quadratic part of :math:`\psi`.
+    """
+
+    weights: Tensor
+    means: Tensor
+    covs: Tensor
+    strong_convexity: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_chols", torch.linalg.cholesky(self.covs))
+        object.__setattr__(self, "_target_variance", None)
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+        x = torch.empty_like(z)
+        for c in range(self.weights.shape[0]):  # one matrix product per component
+            rows = k == c
+            x[rows] = self.means[c] + z[rows] @ self._chols[c].T
+        return x
+
+    @abc.abstractmethod
+    def _parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`(\psi(x), \nabla\psi(x))` in ``x``'s dtype and device."""
+
+    def potential(self, x: Tensor) -> Tensor:
+        r"""The convex potential :math:`\psi(x)`, shape ``(*,)``, dtype and device of ``x``."""
+        return self._parts(x)[0]
+
+    def transport(self, x: Tensor) -> Tensor:
+        return self._parts(x)[1]
+
+    def target_variance(self) -> float:
+        """Monte Carlo estimate of the summed per-dimension target variance: 100,000 float64
+        samples from a seed fixed by the pair (computed once, then cached); the relative standard
+        error is below 1% for these targets."""
+        if self._target_variance is None:
+            gen = torch.Generator().manual_seed(self.variance_seed)
+            ys = [self.transport(self._sample_source64(10_000, gen)) for _ in range(10)]
+            var = float(torch.cat(ys).var(dim=0).sum())
+            object.__setattr__(self, "_target_variance", var)
+        return self._target_variance
+
+
+@dataclass(frozen=True, eq=False)
+class GMMConvexPair(_MixtureSourcePair):
     r"""Gaussian-mixture source pushed through the gradient of a known convex potential.
 
     Source: :math:`P = \sum_{k=1}^K \pi_k N(\mu_k, \Sigma_k)`. Potential, a sum of a quadratic and
@@ -337,10 +403,6 @@ class GMMConvexPair(TransportPair):
         icnn: the ICNN's parameters ``(W1, b1, U, W2, b2, a)`` (float64, CPU).
     """
 
-    weights: Tensor
-    means: Tensor
-    covs: Tensor
-    strong_convexity: float
     quad_mats: Tensor
     quad_shifts: Tensor
     temperature: float
@@ -349,23 +411,6 @@ class GMMConvexPair(TransportPair):
     sample_device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     variance_seed: int = 0
     name: str = field(init=False, default="gmm-convex")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_chols", torch.linalg.cholesky(self.covs))
-        object.__setattr__(self, "_target_variance", None)
-
-    @property
-    def dim(self) -> int:
-        return int(self.means.shape[1])
-
-    def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
-        x = torch.empty_like(z)
-        for c in range(self.weights.shape[0]):  # one matrix product per component
-            rows = k == c
-            x[rows] = self.means[c] + z[rows] @ self._chols[c].T
-        return x
 
     def _parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         def cast(t: Tensor) -> Tensor:
@@ -376,24 +421,6 @@ class GMMConvexPair(TransportPair):
         p1, g1 = _smoothmax_parts(x, cast(self.quad_mats), cast(self.quad_shifts), self.temperature)
         p2, g2 = _icnn_parts(x, *(cast(t) for t in self.icnn))
         return pot + p1 + p2, grad + g1 + g2
-
-    def potential(self, x: Tensor) -> Tensor:
-        r"""The convex potential :math:`\psi(x)`, shape ``(*,)``, dtype and device of ``x``."""
-        return self._parts(x)[0]
-
-    def transport(self, x: Tensor) -> Tensor:
-        return self._parts(x)[1]
-
-    def target_variance(self) -> float:
-        """Monte Carlo estimate of the summed per-dimension target variance: 100,000 float64
-        samples from a seed fixed by the pair (computed once, then cached); the relative standard
-        error is below 1% for these targets."""
-        if self._target_variance is None:
-            gen = torch.Generator().manual_seed(self.variance_seed)
-            ys = [self.transport(self._sample_source64(10_000, gen)) for _ in range(10)]
-            var = float(torch.cat(ys).var(dim=0).sum())
-            object.__setattr__(self, "_target_variance", var)
-        return self._target_variance
 
 
 def _random_icnn(
@@ -461,9 +488,7 @@ def gmm_convex_pair(
     n_components = check_positive_int(n_components, "n_components")
     if generator is None:
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
-    means = torch.randn(n_components, dim, generator=generator, dtype=torch.float64)
-    covs = torch.stack([_random_covariance(dim, generator, 0.25, 1.0) for _ in range(n_components)])
-    weights = torch.full((n_components,), 1.0 / n_components, dtype=torch.float64)
+    weights, means, covs = _random_mixture(dim, n_components, generator)
     n_quad = 8
     quad_mats = torch.stack([_random_covariance(dim, generator, 0.1, 2.0) for _ in range(n_quad)])
     quad_shifts = 2.0 * torch.randn(n_quad, dim, generator=generator, dtype=torch.float64)
@@ -512,7 +537,7 @@ def _maxout_icnn_parts(
 
 
 @dataclass(frozen=True, eq=False)
-class GMMICNNPair(TransportPair):
+class GMMICNNPair(_MixtureSourcePair):
     r"""Gaussian-mixture source pushed through the gradient of a random max-out ICNN.
 
     Source: :math:`P = \sum_{k=1}^K \pi_k N(\mu_k, \Sigma_k)`. Potential, a quadratic plus a
@@ -558,10 +583,6 @@ class GMMICNNPair(TransportPair):
         temperature: :math:`\tau`.
     """
 
-    weights: Tensor
-    means: Tensor
-    covs: Tensor
-    strong_convexity: float
     icnn: tuple[Tensor, ...]
     temperature: float
     sample_dtype: torch.dtype = torch.get_default_dtype()
@@ -569,46 +590,11 @@ class GMMICNNPair(TransportPair):
     variance_seed: int = 0
     name: str = field(init=False, default="gmm-icnn")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_chols", torch.linalg.cholesky(self.covs))
-        object.__setattr__(self, "_target_variance", None)
-
-    @property
-    def dim(self) -> int:
-        return int(self.means.shape[1])
-
-    def _sample_source64(self, n: int, generator: torch.Generator | None) -> Tensor:
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
-        x = torch.empty_like(z)
-        for c in range(self.weights.shape[0]):  # one matrix product per component
-            rows = k == c
-            x[rows] = self.means[c] + z[rows] @ self._chols[c].T
-        return x
-
     def _parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         params = tuple(t.to(dtype=x.dtype, device=x.device) for t in self.icnn)
         pot, grad = _maxout_icnn_parts(x, *params, self.temperature)
         mu = self.strong_convexity
         return pot + 0.5 * mu * (x * x).sum(-1), grad + mu * x
-
-    def potential(self, x: Tensor) -> Tensor:
-        r"""The convex potential :math:`\psi(x)`, shape ``(*,)``, dtype and device of ``x``."""
-        return self._parts(x)[0]
-
-    def transport(self, x: Tensor) -> Tensor:
-        return self._parts(x)[1]
-
-    def target_variance(self) -> float:
-        """Monte Carlo estimate of the summed per-dimension target variance: 100,000 float64
-        samples from a seed fixed by the pair (computed once, then cached); the relative standard
-        error is below 1% for these targets."""
-        if self._target_variance is None:
-            gen = torch.Generator().manual_seed(self.variance_seed)
-            ys = [self.transport(self._sample_source64(10_000, gen)) for _ in range(10)]
-            var = float(torch.cat(ys).var(dim=0).sum())
-            object.__setattr__(self, "_target_variance", var)
-        return self._target_variance
 
 
 def _unit_rows(rows: int, dim: int, generator: torch.Generator) -> Tensor:
@@ -683,9 +669,7 @@ def gmm_icnn_pair(
     n_components = check_positive_int(n_components, "n_components")
     if generator is None:
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
-    means = torch.randn(n_components, dim, generator=generator, dtype=torch.float64)
-    covs = torch.stack([_random_covariance(dim, generator, 0.25, 1.0) for _ in range(n_components)])
-    weights = torch.full((n_components,), 1.0 / n_components, dtype=torch.float64)
+    weights, means, covs = _random_mixture(dim, n_components, generator)
     # whitening x~ = S (x - m), S = Sigma_P^{-1/2} from the source's closed-form covariance,
     # m the mean of a random component
     mean_p = weights @ means
