@@ -821,8 +821,19 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             if int(info) == 0:
                 x0 = torch.cholesky_solve((z - quad.b.detach()).T, chol).T
         res = solve_conjugate(inner, z, x0, tol=tol_inner, max_iter=max_iter, damping=damping)
-        x = net.from_inner(res.x, y) if wrapped else res.x
         failed = ~(res.residual <= tol_inner)  # NaN residuals fail too
+        if bool(failed.any()) and x0 is not z:
+            # Newton's residual line search can stall from one start and not from another:
+            # retry the failed points from y itself
+            rows = failed.nonzero().squeeze(-1)
+            again = solve_conjugate(
+                inner, z[rows], z[rows], tol=tol_inner, max_iter=max_iter, damping=damping
+            )
+            better = again.residual < res.residual[rows]
+            res.x[rows[better]] = again.x[better]
+            res.residual[rows[better]] = again.residual[better]
+            failed = ~(res.residual <= tol_inner)
+        x = net.from_inner(res.x, y) if wrapped else res.x
         if bool(failed.any()):
             worst = float(res.residual[failed].max()) * unit
             x = x.masked_fill(failed.unsqueeze(-1), float("nan"))
