@@ -287,6 +287,12 @@ class DualLoss(TransportLoss):
         cg_iter, cg_rtol: conjugate-gradient iterations and relative tolerance per Newton step.
         pool_size: pool size for a target sampler.
         refresh: pool entries replaced per step for a target sampler (``None``: batch / 8).
+
+    Attributes:
+        newton_iters: Newton iterations of each step's conjugate solve.
+        unconverged: share of the last step's conjugates left more than 100x above the
+            tolerance (their gradient terms are wrong; ``BrenierMap`` treats a step with more
+            than 10% as a divergence).
     """
 
     def __init__(
