@@ -53,6 +53,7 @@ _LR_SCHEDULES = ("cosine", "constant")
 _WARMUP_STEPS = 50
 _AUTO_LR = 3e-2
 _AUTO_DEEP_DIM = 8  # depth="auto": 8 modules up to this many fitted dimensions, 4 above
+_FEW_SAMPLES_MU = 0.1  # strong convexity of a named network fitted on fewer samples than dims
 _MAX_HELD_OUT = 4096  # held-out samples per side (validation_fraction)
 _FORMAT = "ot_gradnets.BrenierMap"
 _PROBE_SAMPLES = 1024  # source samples whose images are checked against the target's scale
@@ -379,7 +380,11 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             )
         return gen
 
-    def _build_network(self, dim: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
+    def _build_network(
+        self, dim: int, dtype: torch.dtype, device: torch.device, mu: float | None = None
+    ) -> nn.Module:
+        """The network to train on ``dim`` dimensions (``mu``: its strong convexity, default
+        ``strong_convexity``)."""
         if isinstance(self.network, nn.Module):
             net = copy.deepcopy(self.network)
             if getattr(net, "dim", dim) != dim:
@@ -394,7 +399,10 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 )
         else:
             net = NETWORKS[self.network](
-                dim, self.width, self._depth(dim), float(self.strong_convexity)
+                dim,
+                self.width,
+                self._depth(dim),
+                float(self.strong_convexity) if mu is None else mu,
             )
         if self.linear_term:
             net = GradientSum(net, QuadraticGradient(dim))
@@ -531,9 +539,11 @@ class BrenierMap(TransformerMixin, BaseEstimator):
 
         # The log-densities of "monge-ampere" live in the data's coordinates: no standardising.
         std = None
+        self.strong_convexity_ = float(self.strong_convexity)
         if self.standardize and self.loss != "monge-ampere":
             std = standardization(x_ref, y_ref, reduce=not isinstance(self.network, nn.Module))
-            self._warn_few_samples(std, source, target, dim)
+            few = self._few_samples(std, source, target, dim)
+            self.strong_convexity_ = self._auto_strong_convexity(few)
             source, x_ref = _mapped(source, x_ref, std.dim, std.source)
             assert target is not None and y_ref is not None
             target, y_ref = _mapped(target, y_ref, std.dim, std.target)
@@ -555,7 +565,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         # so the same seed gives the same initial network on every device.
         with torch.random.fork_rng(devices=[]), torch.device("cpu"):
             torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=gen)))
-            net = self._build_network(fit_dim, dtype, device)
+            net = self._build_network(fit_dim, dtype, device, self.strong_convexity_)
         if y_ref is not None:
             self._init_linear(net, x_ref, y_ref)
         self.network_ = net
@@ -571,20 +581,37 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         reference = float((scale_ref[:_PROBE_SAMPLES] ** 2).sum(-1).mean())
         return net, loss_fn, gen, held_out, (x_ref[:_PROBE_SAMPLES], reference)
 
-    @staticmethod
-    def _warn_few_samples(
-        std: Standardization, source: SampleSource, target: SampleSource | None, dim: int
-    ) -> None:
+    def _few_samples(
+        self, std: Standardization, source: SampleSource, target: SampleSource | None, dim: int
+    ) -> bool:
+        """Warn when there are fewer samples than dimensions; say whether there are."""
         sizes = [s.size for s in (source, target) if s is not None and s.size is not None]
-        if std.dim < dim and sizes and min(sizes) < dim:
-            warnings.warn(
-                f"{min(sizes)} samples in {dim} dimensions: the map is fitted in the "
-                f"{std.dim}-dimensional span of the samples and is the identity shift in the "
-                "other directions. With fewer samples than dimensions the optimal map is barely "
-                "determined by the data; more samples, or fewer features (e.g. PCA), help.",
-                UserWarning,
-                stacklevel=4,
+        if not (std.dim < dim and sizes and min(sizes) < dim):
+            return False
+        floor = ""
+        if self._auto_strong_convexity(True) != float(self.strong_convexity):
+            floor = (
+                f" The network gets strong_convexity={_FEW_SAMPLES_MU} so that the map stays "
+                "invertible (fitted on so few points it otherwise degenerates); pass "
+                "strong_convexity to choose."
             )
+        warnings.warn(
+            f"{min(sizes)} samples in {dim} dimensions: the map is fitted in the "
+            f"{std.dim}-dimensional span of the samples and is the identity shift in the "
+            "other directions. With fewer samples than dimensions the optimal map is barely "
+            "determined by the data; more samples, or fewer features (e.g. PCA), help." + floor,
+            UserWarning,
+            stacklevel=4,
+        )
+        return True
+
+    def _auto_strong_convexity(self, few_samples: bool) -> float:
+        """The strong convexity a named network gets: ``strong_convexity``, or with fewer samples
+        than dimensions and ``strong_convexity=0``, ``_FEW_SAMPLES_MU``."""
+        mu = float(self.strong_convexity)
+        if few_samples and mu == 0 and isinstance(self.network, str):
+            return _FEW_SAMPLES_MU
+        return mu
 
     def _depth(self, dim: int) -> int:
         """``depth`` with ``"auto"`` resolved for a network on ``dim`` fitted dimensions."""
@@ -977,6 +1004,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             # the standardised wrapper: the trained network's dimension, None if unwrapped
             "inner_dim": int(self.network_.inner.dim) if wrapped else None,
             "has_basis": bool(wrapped and self.network_.basis is not None),
+            "strong_convexity": float(getattr(self, "strong_convexity_", self.strong_convexity)),
         }
         # written next to the target and renamed over it: a crash never leaves half a file
         path = Path(path)
@@ -1022,7 +1050,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         dim = int(state["n_features_in"])
         dtype = getattr(torch, state["dtype"])
         inner_dim = state.get("inner_dim")
-        net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"))
+        mu = state.get("strong_convexity")
+        net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"), mu)
         if inner_dim is not None:
             zeros = torch.zeros(dim, dtype=dtype, device=next(net.parameters()).device)
             basis = torch.zeros(dim, inner_dim, dtype=dtype, device=zeros.device)
