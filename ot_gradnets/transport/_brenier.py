@@ -228,6 +228,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         stop_reason_: why training stopped: ``"max_iter"``, ``"time_limit"``, ``"callback"``,
             ``"n_iter_no_change"`` or ``"diverged"`` (see :meth:`fit`).
         recoveries_: the divergences training recovered from, one line each (step and cause).
+        strong_convexity_: the strong convexity of the trained network: ``strong_convexity``,
+            or 0.1 for a named network fitted on fewer samples than dimensions with
+            ``strong_convexity=0`` (the map would otherwise degenerate and lose its inverse).
         n_iter_: steps taken.
         fit_time_: seconds spent in :meth:`fit`.
         loss_fn_: the loss object (its state, e.g. Newton iteration counts for ``"dual"``).
