@@ -1007,7 +1007,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             # the standardised wrapper: the trained network's dimension, None if unwrapped
             "inner_dim": int(self.network_.inner.dim) if wrapped else None,
             "has_basis": bool(wrapped and self.network_.basis is not None),
-            "strong_convexity": float(getattr(self, "strong_convexity_", self.strong_convexity)),
+            "strong_convexity": float(self.strong_convexity_),
         }
         # written next to the target and renamed over it: a crash never leaves half a file
         path = Path(path)
@@ -1053,7 +1053,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         dim = int(state["n_features_in"])
         dtype = getattr(torch, state["dtype"])
         inner_dim = state.get("inner_dim")
-        mu = state.get("strong_convexity")
+        mu = float(state.get("strong_convexity", config.get("strong_convexity", 0.0)))
         net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"), mu)
         if inner_dim is not None:
             zeros = torch.zeros(dim, dtype=dtype, device=next(net.parameters()).device)
@@ -1064,6 +1064,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         net.load_state_dict(state["state_dict"])
         est.network_ = net
         est.n_features_in_ = dim
+        est.strong_convexity_ = mu
         est.history_ = {k: list(v) for k, v in state["history"].items()}
         est.n_iter_ = len(est.history_.get("loss", []))
         return est

@@ -15,13 +15,14 @@ import argparse
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ot_gradnets._threads import add_threads_argument
+from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
 
 __all__ = ["DEMO_DISTRIBUTIONS", "register", "sample_demo"]
 
@@ -186,8 +187,6 @@ def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def demo(args: argparse.Namespace) -> int:
     """``ot-gradnets demo``: fit a 2-D map, print metrics, draw the displacement interpolation."""
-    from ot_gradnets._threads import resolve_threads, thread_limit
-
     # the exact-OT checks and the figure are small work too: the estimator's rule for them
     with thread_limit(resolve_threads(args.threads)):
         return _demo(args)
@@ -267,8 +266,6 @@ def _demo_figure(tmap: Any, x: torch.Tensor, y: torch.Tensor, path: Path, args: 
 def fit(args: argparse.Namespace) -> int:
     """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
     last healthy map is saved all the same)."""
-    import warnings
-
     from ot_gradnets.transport._brenier import BrenierMap
 
     x = _read_array(args.source, args.key)
@@ -316,8 +313,6 @@ def transform(args: argparse.Namespace) -> int:
         _write_array(args.output, np.asarray(out))
         print(f"wrote {out.shape[0]} points to {args.output}")
         return 0
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
