@@ -72,7 +72,8 @@ def probe(est, step, loss):
 
 
 kw.setdefault("max_iter", 10**7 if T else 3000)
-est = BrenierMap(time_limit=T or None, random_state=0, callback=probe, **kw).fit(X, Y)
+kw.setdefault("random_state", 0)
+est = BrenierMap(time_limit=T or None, callback=probe, **kw).fit(X, Y)
 ni = getattr(est.loss_fn_, "newton_iters", [])
 print(
     f"FINAL d={d} {kw} mode={mode} n={n} steps={est.n_iter_} time={est.fit_time_:.1f} "
