@@ -10,6 +10,7 @@
 :class:`ICNN`        input-convex potential, field by autograd
 :class:`PotentialMLP` MLP potential, field by autograd
 :class:`MLPField`    unconstrained MLP field (not a gradient)
+:class:`TrainingLoop` the training loop every trainer of the package shares
 ===================  =========================================================================
 """
 
@@ -32,6 +33,7 @@ from ot_gradnets.core._cascaded import GradNetC, MGradNetC
 from ot_gradnets.core._compose import GradientSum, QuadraticGradient, StandardizedGradient
 from ot_gradnets.core._modular import GradNetM, MGradNetM
 from ot_gradnets.core._predecessors import CMGN, MMGN
+from ot_gradnets.core._training import OPTIMIZERS, SCHEDULES, TrainingLoop
 
 __all__ = [
     "ACTIVATIONS",
@@ -39,6 +41,8 @@ __all__ = [
     "ICNN",
     "MMGN",
     "MODELS",
+    "OPTIMIZERS",
+    "SCHEDULES",
     "Activation",
     "GradNetC",
     "GradNetM",
@@ -55,6 +59,7 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "TrainingLoop",
     "WeightedSoftmax",
     "WeightedTanh",
     "count_parameters",

@@ -35,6 +35,7 @@ from ot_gradnets.core import (
     MGradNetM,
     QuadraticGradient,
     StandardizedGradient,
+    TrainingLoop,
 )
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._gaussian import gaussian_map
@@ -51,6 +52,9 @@ NETWORKS: dict[str, Callable[[int, int, int, float], nn.Module]] = {
 
 _LR_SCHEDULES = ("cosine", "constant")
 _WARMUP_STEPS = 50
+_MIN_LR_RATIO = 0.01  # the cosine schedule decays to lr / 100
+# the shared loop's stop reasons under the names scikit-learn users know
+_STOP_REASONS = {"max_steps": "max_iter", "no_improvement": "n_iter_no_change"}
 _AUTO_LR = 3e-2
 _AUTO_DEEP_DIM = 8  # depth="auto": 8 modules up to this many fitted dimensions, 4 above
 _FEW_SAMPLES_MU = 0.1  # strong convexity of a named network fitted on fewer samples than dims
@@ -62,62 +66,6 @@ _CHECK_EVERY = 10  # steps between checks of the map's output scale
 _SNAPSHOT_EVERY = 100  # steps between snapshots of healthy weights
 _OUTPUT_GROWTH = 100.0  # mean |T(x)|^2 above this many times the target's: diverged
 _MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it diverged
-
-
-def _restore(params: list[nn.Parameter], values: list[Tensor]) -> None:
-    with torch.no_grad():
-        for p, v in zip(params, values, strict=True):
-            p.copy_(v)
-
-
-class _DivergenceGuard:
-    """Watches a training run for divergence and rolls it back to the last healthy weights.
-
-    A step diverged when its loss or a gradient is not finite, when more than
-    ``_MAX_UNCONVERGED`` of its conjugate solves failed (the semi-dual's gradient is then
-    wrong), or when the mean squared image of the source samples ``probe`` exceeds
-    ``_OUTPUT_GROWTH`` times the target's mean square ``reference``. Healthy weights and optimiser state are kept every
-    ``_SNAPSHOT_EVERY`` steps; :meth:`restore` goes back to them and halves the learning rate.
-    """
-
-    def __init__(
-        self, net: nn.Module, opt: torch.optim.Optimizer, probe: Tensor, reference: float
-    ) -> None:
-        self.net, self.opt, self.probe, self.reference = net, opt, probe, reference
-        self.params = [p for p in net.parameters() if p.requires_grad]
-        self.lr_factor = 1.0
-        self._save(0)
-
-    def _save(self, step: int) -> None:
-        self.snapshot = [p.detach().clone() for p in self.params]
-        self.opt_state = copy.deepcopy(self.opt.state_dict())
-        self.snapshot_step = step
-
-    def check(self, step: int, value: float, loss_fn: Any) -> str | None:
-        """Return what went wrong at ``step`` (after its backward pass), or ``None``."""
-        if not math.isfinite(value):
-            return f"the loss is not finite ({value})"
-        if not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self.params):
-            return "a gradient is not finite"
-        failed = float(getattr(loss_fn, "unconverged", 0.0))
-        if failed > _MAX_UNCONVERGED:
-            return f"{100 * failed:.0f}% of the conjugate solves did not converge"
-        if step % _CHECK_EVERY == 0:
-            with torch.no_grad():
-                out = float((self.net(self.probe) ** 2).sum(-1).mean())
-            if not out <= _OUTPUT_GROWTH * self.reference:
-                growth = math.sqrt(out / max(self.reference, 1e-300)) if out == out else out
-                return f"the map's outputs grew to {growth:.3g} times the target's scale"
-            if step - self.snapshot_step >= _SNAPSHOT_EVERY:
-                self._save(step)
-        return None
-
-    def restore(self) -> int:
-        """Go back to the last healthy weights with half the learning rate; return their step."""
-        _restore(self.params, self.snapshot)
-        self.opt.load_state_dict(copy.deepcopy(self.opt_state))
-        self.lr_factor *= 0.5
-        return self.snapshot_step
 
 
 def _mapped(
@@ -224,7 +172,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             ``inner``), which works on the standardised data.
         n_features_in_: the dimension :math:`d`.
         history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start; the
-            loss in standardised units with ``standardize``).
+            loss in standardised units with ``standardize``), with ``validation_fraction``
+            also ``"val_step"`` and ``"val_score"`` (the shared
+            :class:`~ot_gradnets.core.TrainingLoop`'s history).
         stop_reason_: why training stopped: ``"max_iter"``, ``"time_limit"``, ``"callback"``,
             ``"n_iter_no_change"`` or ``"diverged"`` (see :meth:`fit`).
         recoveries_: the divergences training recovered from, one line each (step and cause).
@@ -658,114 +608,61 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         held_out: tuple[Tensor, Tensor | None] | None,
         probe: tuple[Tensor, float],
     ) -> None:
-        params = [p for p in net.parameters() if p.requires_grad]
-        lr = self._lr(probe[0].shape[1])
-        opt = torch.optim.Adam(params, lr=lr)
-        warmup = max(1, min(_WARMUP_STEPS, self.max_iter // 10))
-        history: dict[str, list[float]] = {"loss": [], "time": []}
-        self.history_ = history
-        self.recoveries_: list[str] = []
-        self.stop_reason_ = "max_iter"
-        guard = _DivergenceGuard(net, opt, *probe)
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
+        x_probe, reference = probe
 
-            bar = tqdm(total=self.max_iter, desc=f"BrenierMap[{self.loss}]", leave=False)
-        best: list[Tensor] = []
-        stale = 0
+        def health(step: int) -> str | None:
+            """The semi-dual's and the map's own signs of divergence (see :meth:`fit`)."""
+            failed = float(getattr(loss_fn, "unconverged", 0.0))
+            if failed > _MAX_UNCONVERGED:
+                return f"{100 * failed:.0f}% of the conjugate solves did not converge"
+            if step % _CHECK_EVERY == 0:
+                with torch.no_grad():
+                    out = float((net(x_probe) ** 2).sum(-1).mean())
+                if not out <= _OUTPUT_GROWTH * reference:
+                    growth = math.sqrt(out / max(reference, 1e-300)) if out == out else out
+                    return f"the map's outputs grew to {growth:.3g} times the target's scale"
+            return None
 
-        def validate(step: int) -> bool:
-            """Score the held-out samples; keep the best weights; say whether to stop."""
-            nonlocal best, stale
-            assert held_out is not None
-            value = float(loss_fn.evaluate(net, *held_out))
-            history["val_loss"].append(value)
-            history["val_step"].append(step)
-            if math.isfinite(value) and value < self.best_validation_score_:
-                self.best_validation_score_, self.best_iter_ = value, step
-                best, stale = [p.detach().clone() for p in params], 0
-            else:
-                stale += 1
-            return self.n_iter_no_change is not None and stale >= self.n_iter_no_change
+        def callback(step: int, value: float) -> bool:
+            return bool(self.callback is not None and self.callback(self, step, value))
 
+        loop = TrainingLoop(
+            net,
+            lambda step: loss_fn.step(net, self.batch_size, gen),
+            max_steps=self.max_iter,
+            lr=self._lr(x_probe.shape[1]),
+            schedule=self.lr_schedule,
+            warmup_steps=max(1, min(_WARMUP_STEPS, self.max_iter // 10)),
+            min_lr_ratio=_MIN_LR_RATIO,
+            time_limit=self.time_limit,
+            start_time=start,
+            evaluate=None if held_out is None else (lambda _: loss_fn.evaluate(net, *held_out)),
+            eval_every=self.validation_interval,
+            eval_at_start=True,
+            keep_best=True,
+            patience=self.n_iter_no_change,
+            health=health,
+            check_gradients=True,
+            max_recoveries=_MAX_RECOVERIES,
+            snapshot_every=_SNAPSHOT_EVERY,
+            callback=callback,
+            progress=f"BrenierMap[{self.loss}]" if self.verbose else None,
+        )
+        self.history_ = loop.history
+        self.recoveries_ = loop.recoveries
+        loop.run()
+        self.n_iter_ = loop.step
+        self.stop_reason_ = _STOP_REASONS.get(loop.stop_reason, loop.stop_reason)
+        loop.warn_recoveries(
+            "BrenierMap",
+            f"Try a smaller lr (it was {self._lr(x_probe.shape[1]):.3g}), more samples, or "
+            "standardize=True if it was off.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
         if held_out is not None:
-            history["val_loss"], history["val_step"] = [], []
-            self.best_validation_score_, self.best_iter_ = math.inf, 0
-            validate(0)
-        step = 0
-        try:
-            while step < self.max_iter:
-                elapsed = time.perf_counter() - start
-                if self.time_limit is not None and elapsed >= self.time_limit:
-                    self.stop_reason_ = "time_limit"
-                    break
-                progress = step / self.max_iter
-                if self.time_limit is not None:
-                    progress = max(progress, elapsed / self.time_limit)
-                scale = min(1.0, (step + 1) / warmup)  # Adam's first steps are sign-like
-                if self.lr_schedule == "cosine":
-                    scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-                for group in opt.param_groups:
-                    group["lr"] = lr * guard.lr_factor * scale
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn.step(net, self.batch_size, gen)
-                value = float(loss.detach())
-                if math.isfinite(value):
-                    loss.backward()
-                problem = guard.check(step, value, loss_fn)
-                if problem is not None:
-                    self.recoveries_.append(f"step {step}: {problem}")
-                    step = guard.restore()  # back to the last healthy weights, half the lr
-                    del history["loss"][step:], history["time"][step:]
-                    if len(self.recoveries_) > _MAX_RECOVERIES:
-                        self.stop_reason_ = "diverged"
-                        break
-                    continue
-                opt.step()
-                step += 1
-                history["loss"].append(value)
-                history["time"].append(time.perf_counter() - start)
-                if bar is not None:
-                    bar.n = step
-                    bar.set_postfix(loss=f"{value:.4g}")
-                if self.callback is not None and self.callback(self, step - 1, value):
-                    self.stop_reason_ = "callback"
-                    break
-                if held_out is not None and step % self.validation_interval == 0:
-                    if validate(step):
-                        self.stop_reason_ = "n_iter_no_change"
-                        break
-        finally:
-            if bar is not None:
-                bar.close()
-        self.n_iter_ = n_iter = len(history["loss"])
-        self._report_recoveries(guard)
-        if held_out is not None:
-            if n_iter % self.validation_interval and n_iter > history["val_step"][-1]:
-                validate(n_iter)  # the final weights are a candidate too
-            if best:
-                _restore(params, best)
-            self.validation_scores_ = list(history["val_loss"])
-
-    def _report_recoveries(self, guard: _DivergenceGuard) -> None:
-        if not self.recoveries_:
-            return
-        what = "; ".join(self.recoveries_)
-        if self.stop_reason_ == "diverged":
-            msg = (
-                f"BrenierMap diverged {len(self.recoveries_)} times ({what}) and stopped; kept "
-                f"the last healthy weights (step {guard.snapshot_step}). Try a smaller lr "
-                f"(it was {self._lr(guard.probe.shape[1]):.3g}), more samples, or "
-                "standardize=True if it was off."
-            )
-        else:
-            msg = (
-                f"BrenierMap recovered from {len(self.recoveries_)} divergence(s) ({what}) by "
-                f"going back to healthy weights and lowering the learning rate to "
-                f"{guard.lr_factor:g} x its value; training then finished ({self.stop_reason_})."
-            )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+            self.validation_scores_ = list(loop.history["val_score"])
+            self.best_validation_score_, self.best_iter_ = loop.best_score, loop.best_step
 
     def _lr(self, dim: int) -> float:
         """Adam moves every weight by about ``lr`` per step, so a matrix changes by about

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
+from ot_gradnets.core._training import SCHEDULES, TrainingLoop
 from ot_gradnets.core.fields._metrics import field_error_db, squared_error
 from ot_gradnets.core.fields._targets import Target
 
@@ -42,51 +43,6 @@ __all__ = [
     "select_lr",
 ]
 
-
-def _constant(t: float) -> float:
-    return 1.0
-
-
-def _cosine(t: float) -> float:
-    return 0.5 * (1.0 + math.cos(math.pi * t))
-
-
-def _warmup_cosine(t: float, warmup: float = 0.05) -> float:
-    if t < warmup:
-        return (t + 1e-3) / warmup
-    return _cosine((t - warmup) / (1.0 - warmup))
-
-
-def _onecycle(t: float, peak: float = 0.25) -> float:
-    # linear ramp from lr/25 to lr over the first quarter, then cosine down to lr/1e4
-    if t < peak:
-        return 0.04 + 0.96 * t / peak
-    return 1e-4 + (1.0 - 1e-4) * _cosine((t - peak) / (1.0 - peak))
-
-
-def _step_decay(t: float) -> float:
-    # divide by 10 at 50% and again at 75% of training
-    return 1.0 if t < 0.5 else (0.1 if t < 0.75 else 0.01)
-
-
-def _wsd(t: float, warmup: float = 0.02, decay: float = 0.2) -> float:
-    # warmup-stable-decay: linear warm-up, constant, then linear decay to 0 over the last 20%
-    if t < warmup:
-        return (t + 1e-3) / warmup
-    if t < 1.0 - decay:
-        return 1.0
-    return max(0.0, (1.0 - t) / decay)
-
-
-#: Learning-rate schedules: multiplier of the base rate as a function of progress t in [0, 1).
-SCHEDULES: dict[str, Callable[[float], float]] = {
-    "constant": _constant,
-    "cosine": _cosine,
-    "warmup-cosine": _warmup_cosine,
-    "onecycle": _onecycle,
-    "step": _step_decay,
-    "wsd": _wsd,
-}
 
 #: The authors' training settings, as keyword arguments of :func:`fit_field`.
 PROTOCOLS: dict[str, dict[str, object]] = {
@@ -278,72 +234,67 @@ def fit_field(
     every = n_steps if eval_every is None and n_train is None else (eval_every or default_every)
     every = check_positive_int(every, "eval_every")
 
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=lr, weight_decay=weight_decay, betas=tuple(betas)
-    )
-    factor = SCHEDULES[schedule]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: factor(min(step, n_steps - 1) / n_steps)
-    )
     history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_db": []}
-    best_db, best_step, best_state = math.inf, 0, None
-    start = time.perf_counter()
     perm: Tensor | None = None
-    running, count = 0.0, 0
-    was_training = model.training
-    model.train()
-    bar = tqdm(total=n_steps, disable=not verbose, desc=f"fit {target.name}", leave=False)
-    for step in range(1, n_steps + 1):
+
+    def loss(step: int) -> Tensor:
+        nonlocal perm
         if n_train is None:
             xb = draw(batch_size)
             with torch.no_grad():
                 yb = target(xb)
         else:
-            pos = (step - 1) % steps_per_epoch
+            pos = step % steps_per_epoch
             if pos == 0:
                 perm = torch.randperm(n_train, generator=generator, device=gen_device).to(device)
             assert perm is not None
             idx = perm[pos * batch_size : (pos + 1) * batch_size]
             xb, yb = x_train[idx], y_train[idx]
-        optimizer.zero_grad(set_to_none=True)
-        loss = squared_error(model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        running += float(loss.detach())
-        count += 1
-        if step % every == 0 or step == n_steps:
-            model.eval()
-            val_db = field_error_db(model, target, x_val)
-            model.train()
-            train_loss = running / count
-            running, count = 0.0, 0
-            history["step"].append(step)
-            history["train_loss"].append(train_loss)
-            history["val_db"].append(val_db)
-            if val_db < best_db or best_state is None:
-                best_db, best_step = val_db, step
-                if keep_best:
-                    best_state = copy.deepcopy(model.state_dict())
-            if callback is not None:
-                callback(step, train_loss, val_db)
-            bar.set_postfix(loss=f"{train_loss:.2e}", val_db=f"{val_db:.2f}")
-        bar.update(1)
-    bar.close()
-    if keep_best and best_state is not None:
-        model.load_state_dict(best_state)
-        final_db, final_step = best_db, best_step
-    else:
-        final_db, final_step = history["val_db"][-1], n_steps
+        return squared_error(model(xb), yb)
+
+    def evaluate(step: int) -> float:
+        model.eval()
+        val_db = field_error_db(model, target, x_val)
+        model.train()
+        since = history["step"][-1] if history["step"] else 0
+        losses = loop.history["loss"][since:]
+        train_loss = sum(losses) / len(losses) if losses else math.nan
+        history["step"].append(step)
+        history["train_loss"].append(train_loss)
+        history["val_db"].append(val_db)
+        if callback is not None:
+            callback(step, train_loss, val_db)
+        return val_db
+
+    was_training = model.training
+    model.train()
+    loop = TrainingLoop(
+        model,
+        loss,
+        max_steps=n_steps,
+        lr=lr,
+        optimizer_options={"weight_decay": weight_decay, "betas": tuple(betas)},
+        schedule=schedule,
+        evaluate=evaluate,
+        eval_every=every,
+        keep_best=keep_best,
+        progress=f"fit {target.name}" if verbose else None,
+    )
+    loop.run()
     model.train(was_training)
+    loop.warn_recoveries("fit_field", "Try a smaller lr.", RuntimeWarning, stacklevel=2)
+    if keep_best and history["val_db"]:
+        final_db, final_step = loop.best_score, loop.best_step
+    else:
+        final_db, final_step = history["val_db"][-1], loop.step
     return FitResult(
         model=model,
         lr=lr,
         schedule=schedule,
-        n_steps=n_steps,
+        n_steps=loop.step,
         best_step=final_step,
         val_db=final_db,
-        wall_time_s=time.perf_counter() - start,
+        wall_time_s=time.perf_counter() - loop.start_time,
         history=history,
     )
 

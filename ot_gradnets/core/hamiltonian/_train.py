@@ -3,7 +3,6 @@ r"""Fitting a learned vector field to (state, time-derivative) pairs."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -12,6 +11,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
+from ot_gradnets.core._training import TrainingLoop
 
 from ._data import HamiltonianDataset, split_validation
 from ._metrics import derivative_error_db, derivative_mse
@@ -34,6 +34,8 @@ class FitResult:
         step_time: mean wall-clock seconds per optimiser step.
         step_cpu_time: mean CPU seconds per optimiser step.
         n_parameters: trainable parameters of the model.
+        stop_reason: ``"max_steps"``, or ``"diverged"`` when the loss stopped being finite
+            after the shared loop's recoveries (:class:`~ot_gradnets.core.TrainingLoop`).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -45,6 +47,7 @@ class FitResult:
     step_time: float = math.nan
     step_cpu_time: float = math.nan
     n_parameters: int = 0
+    stop_reason: str = "max_steps"
 
     @property
     def final_db(self) -> float:
@@ -221,71 +224,77 @@ def fit_fields(
             f"{sorted(lr)}."
         )
     lrs = {k: lr[k] if isinstance(lr, Mapping) else lr for k in models}
-    optimizers, results = {}, {}
-    for name, model in models.items():
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizers[name] = torch.optim.Adam(
-            params, lr=check_nonnegative_float(lrs[name], "lr"), weight_decay=weight_decay
+    batch: list[Tensor] = []  # this step's (states, derivatives), the same for every model
+
+    def make_loop(name: str, model: nn.Module) -> TrainingLoop:
+        res = results[name] = FitResult()
+
+        def loss(step: int) -> Tensor:
+            return ((model(batch[0]) - batch[1]) ** 2).mean()
+
+        def evaluate(step: int) -> float:
+            since = res.steps[-1] if res.steps else 0
+            losses = loop.history["loss"][since:]
+            res.steps.append(step)
+            res.wall_time.append(loop.train_time)
+            res.cpu_time.append(loop.train_cpu_time)
+            res.train_loss.append(sum(losses) / len(losses) if losses else math.nan)
+            score = math.nan
+            if has_test:
+                pred = predict_field(model, xt)
+                score = derivative_error_db(pred, yt)
+                res.test_db.append(score)
+                res.test_mse.append(derivative_mse(pred, yt))
+            if callback is not None:
+                callback(name, step, res)
+            return score
+
+        loop = TrainingLoop(
+            model,
+            loss,
+            max_steps=n_steps,
+            lr=check_nonnegative_float(lrs[name], "lr"),
+            optimizer_options={"weight_decay": weight_decay},
+            evaluate=evaluate,
+            eval_every=eval_every,
+            eval_at_start=True,
         )
-        results[name] = FitResult(n_parameters=sum(p.numel() for p in params))
-    wall = dict.fromkeys(models, 0.0)
-    cpu = dict.fromkeys(models, 0.0)
-    running = dict.fromkeys(models, 0.0)
+        res.n_parameters = sum(p.numel() for p in loop.params)
+        return loop
 
-    def evaluate(name: str, step: int, loss: float) -> None:
-        res, model = results[name], models[name]
-        res.steps.append(step)
-        res.wall_time.append(wall[name])
-        res.cpu_time.append(cpu[name])
-        res.train_loss.append(loss)
-        if has_test:
-            pred = predict_field(model, xt)
-            res.test_db.append(derivative_error_db(pred, yt))
-            res.test_mse.append(derivative_mse(pred, yt))
-        if callback is not None:
-            callback(name, step, res)
-
+    results: dict[str, FitResult] = {}
+    loops = {name: make_loop(name, model) for name, model in models.items()}
     bar = None
     if verbose:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="fit_field")
     for name, model in models.items():
-        evaluate(name, 0, math.nan)
+        loops[name].start()
         model.train()
+    running = dict(loops)
     n = x.shape[0]
-    since = 0
     for step in range(1, n_steps + 1):
         idx = torch.randint(n, (batch_size,), generator=generator).to(x.device)
-        xb, yb = x[idx], y[idx]
-        for name, model in models.items():
-            optimizer = optimizers[name]
-            tic, tic_cpu = time.perf_counter(), time.thread_time()
-            loss = ((model(xb) - yb) ** 2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = float(loss.detach())
-            wall[name] += time.perf_counter() - tic
-            cpu[name] += time.thread_time() - tic_cpu
-            running[name] += value
-        since += 1
-        if step % eval_every == 0 or step == n_steps:
-            for name in models:
-                evaluate(name, step, running[name] / since)
-                running[name] = 0.0
-            since = 0
-            if bar is not None:
-                bar.update(step - bar.n)
-                bar.set_postfix(
-                    {k: f"{r.test_db[-1]:.1f}" for k, r in results.items() if r.test_db}
-                )
+        batch[:] = [x[idx], y[idx]]
+        for name, loop in list(running.items()):
+            if not loop.advance():
+                del running[name]  # diverged: its last healthy weights stay
+        if bar is not None and (step % eval_every == 0 or step == n_steps):
+            bar.update(step - bar.n)
+            bar.set_postfix({k: f"{r.test_db[-1]:.1f}" for k, r in results.items() if r.test_db})
+        if not running:
+            break
     if bar is not None:
         bar.close()
     for name, model in models.items():
+        loop = loops[name].finish()
         model.eval()
-        results[name].step_time = wall[name] / n_steps
-        results[name].step_cpu_time = cpu[name] / n_steps
+        res = results[name]
+        res.stop_reason = loop.stop_reason
+        res.step_time = loop.train_time / max(loop.step, 1)
+        res.step_cpu_time = loop.train_cpu_time / max(loop.step, 1)
+        loop.warn_recoveries(f"fit_fields[{name}]", "Try a smaller lr.", RuntimeWarning, 2)
     return results
 
 
@@ -396,7 +405,7 @@ def select_lr(
     for lr in grid:
         res = fits[repr(lr)]
         tail = [db for s, db in zip(res.steps, res.test_db, strict=True) if 4 * s >= 3 * n_steps]
-        score = sum(tail) / len(tail)
+        score = sum(tail) / len(tail) if tail and res.stop_reason != "diverged" else math.inf
         scores.append(score if math.isfinite(score) else math.inf)
     best = min(range(len(grid)), key=lambda i: scores[i])
     return LRSelection(

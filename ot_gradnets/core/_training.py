@@ -1,0 +1,472 @@
+r"""The training loop shared by every trainer of the package.
+
+:class:`TrainingLoop` runs first-order optimisation of one model on a loss the trainer supplies,
+and owns everything that is not the loss: the optimiser (:data:`OPTIMIZERS`), the learning-rate
+schedule (:data:`SCHEDULES`, with a linear warm-up and a floor), the step and time budgets, the
+progress bar, a per-step callback, a guard that rolls back diverged steps, held-out evaluation
+with best-weights keeping and early stopping, and a checkpoint hook with
+:meth:`~TrainingLoop.state_dict` / :meth:`~TrainingLoop.load_state_dict`.
+
+The learning rate at step :math:`k` (counted from 0) of a budget of :math:`K` steps is
+
+.. math::
+
+    \eta_k = \eta \cdot \rho \cdot \min\Big(1, \frac{k+1}{k_w}\Big)
+    \big(f_{\min} + (1 - f_{\min})\, s(t_k)\big),
+    \qquad t_k = \max\Big(\frac kK, \frac{\text{elapsed}}{\text{time limit}}\Big),
+
+with :math:`s` the schedule, :math:`k_w` the warm-up steps, :math:`f_{\min}` the floor
+(``min_lr_ratio``) and :math:`\rho` the guard's factor (halved at each recovery).
+
+The trainers built on it, :class:`~ot_gradnets.transport.BrenierMap`,
+:func:`ot_gradnets.core.fields.fit_field` and :func:`ot_gradnets.core.hamiltonian.fit_fields`,
+keep only what is their own: how a step's loss is computed and what a held-out score is.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "TrainingLoop"]
+
+
+def _constant(t: float) -> float:
+    return 1.0
+
+
+def _cosine(t: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _warmup_cosine(t: float, warmup: float = 0.05) -> float:
+    if t < warmup:
+        return (t + 1e-3) / warmup
+    return _cosine((t - warmup) / (1.0 - warmup))
+
+
+def _onecycle(t: float, peak: float = 0.25) -> float:
+    # linear ramp from lr/25 to lr over the first quarter, then cosine down to lr/1e4
+    if t < peak:
+        return 0.04 + 0.96 * t / peak
+    return 1e-4 + (1.0 - 1e-4) * _cosine((t - peak) / (1.0 - peak))
+
+
+def _step_decay(t: float) -> float:
+    # divide by 10 at 50% and again at 75% of training
+    return 1.0 if t < 0.5 else (0.1 if t < 0.75 else 0.01)
+
+
+def _wsd(t: float, warmup: float = 0.02, decay: float = 0.2) -> float:
+    # warmup-stable-decay: linear warm-up, constant, then linear decay to 0 over the last 20%
+    if t < warmup:
+        return (t + 1e-3) / warmup
+    if t < 1.0 - decay:
+        return 1.0
+    return max(0.0, (1.0 - t) / decay)
+
+
+#: Learning-rate schedules: multiplier of the base rate as a function of progress t in [0, 1].
+SCHEDULES: dict[str, Callable[[float], float]] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "warmup-cosine": _warmup_cosine,
+    "onecycle": _onecycle,
+    "step": _step_decay,
+    "wsd": _wsd,
+}
+
+#: Optimisers by name: ``name -> constructor(params, lr=..., **options)``.
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+#: Why a run stopped (:attr:`TrainingLoop.stop_reason`).
+STOP_REASONS = ("max_steps", "time_limit", "callback", "no_improvement", "diverged")
+
+
+def _choice(value: str, registry: dict[str, Any], name: str) -> Any:
+    if value not in registry:
+        raise ValueError(f"{name}={value!r} is not known; choose one of {sorted(registry)}.")
+    return registry[value]
+
+
+class TrainingLoop:
+    r"""Optimise ``model`` on ``loss(step)``, with budgets, schedule, guard and held-out checks.
+
+    Each step sets the learning rate (see the module docstring), computes ``loss(step)`` (a
+    scalar tensor with a graph to the model's parameters; the trainer draws its own batch
+    there), backpropagates it, checks the step, and takes the optimiser step.
+
+    **Guard.** A step whose loss (or, with ``check_gradients``, a gradient) is not finite, or
+    for which ``health(step)`` returns a reason
+    (called after the backward pass, before the update), counts as a divergence: the weights
+    and optimiser state go back to the last snapshot (taken every ``snapshot_every`` healthy
+    steps), the learning rate is halved, and training resumes from the snapshot's step. After
+    ``max_recoveries`` recoveries the next divergence stops the run with
+    ``stop_reason = "diverged"`` and the snapshot's weights. Each recovery is listed in
+    :attr:`recoveries`.
+
+    **Held-out checks.** With ``evaluate`` (``step -> score``, lower is better), the score is
+    taken every ``eval_every`` steps, at the start if ``eval_at_start``, and after the last
+    step. ``keep_best`` restores the weights of the best finite score at the end;
+    ``patience`` stops the run after that many evaluations without a better score.
+
+    Args:
+        model: the module to train (its parameters that require gradients).
+        loss: ``step -> loss``; the loss of step ``step`` (0-based).
+        max_steps: the most optimiser steps.
+        lr: base learning rate.
+        optimizer: a name in :data:`OPTIMIZERS`.
+        optimizer_options: extra keyword arguments of the optimiser (``betas``,
+            ``weight_decay``, ...).
+        schedule: a name in :data:`SCHEDULES` or a function of progress ``t`` in ``[0, 1]``.
+        warmup_steps: steps of linear warm-up (0: none).
+        min_lr_ratio: floor :math:`f_{\min}` of the schedule, as a fraction of ``lr``.
+        time_limit: wall-clock seconds from ``start_time`` after which no step starts.
+        start_time: ``time.perf_counter()`` at which the budget started (default: now), so that
+            a trainer's set-up can count against ``time_limit``.
+        evaluate: ``step -> held-out score`` (lower is better), or ``None``.
+        eval_every: steps between evaluations (``None``: only at the end).
+        eval_at_start: also evaluate before the first step (the initial weights are then a
+            candidate for ``keep_best``).
+        keep_best: end with the weights of the best score.
+        patience: stop after this many evaluations without a better score (``None``: never).
+        health: ``step -> reason or None``; extra divergence checks after the backward pass.
+        check_gradients: also count a non-finite gradient as a divergence (one check per
+            parameter tensor and step).
+        max_recoveries: divergences to recover from; ``None`` turns the guard off.
+        snapshot_every: steps between snapshots of healthy weights.
+        callback: ``(step, loss) -> stop?`` after each step (``step`` 0-based); a true return
+            value stops the run with ``stop_reason = "callback"``.
+        checkpoint: called as ``checkpoint(loop)`` every ``checkpoint_every`` steps and at the
+            end; :meth:`state_dict` holds what a resumed run needs.
+        checkpoint_every: steps between checkpoints.
+        progress: a description to show a tqdm progress bar with, or ``None``.
+
+    Attributes:
+        step: steps taken.
+        history: ``{"loss": [...], "time": [...]}`` per step (seconds since ``start_time``),
+            and with ``evaluate`` also ``"val_step"`` and ``"val_score"``.
+        stop_reason: one of ``"max_steps"``, ``"time_limit"``, ``"callback"``,
+            ``"no_improvement"``, ``"diverged"``.
+        recoveries: one line per divergence recovered from (step and reason).
+        lr_factor: :math:`\rho`, the guard's learning-rate factor.
+        best_score, best_step: the best held-out score and its step (``inf``/0 before any).
+        train_time, train_cpu_time: wall-clock and thread CPU seconds spent in training steps
+            (evaluations, callbacks and checkpoints excluded).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Linear(2, 1)
+        >>> x, y = torch.randn(64, 2), torch.randn(64, 1)
+        >>> loop = TrainingLoop(net, lambda step: ((net(x) - y) ** 2).mean(), max_steps=50,
+        ...                     lr=0.1, schedule="cosine").run()
+        >>> loop.step, loop.stop_reason
+        (50, 'max_steps')
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: Callable[[int], Tensor],
+        *,
+        max_steps: int,
+        lr: float,
+        optimizer: str = "adam",
+        optimizer_options: dict[str, Any] | None = None,
+        schedule: str | Callable[[float], float] = "constant",
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        time_limit: float | None = None,
+        start_time: float | None = None,
+        evaluate: Callable[[int], float] | None = None,
+        eval_every: int | None = None,
+        eval_at_start: bool = False,
+        keep_best: bool = False,
+        patience: int | None = None,
+        health: Callable[[int], str | None] | None = None,
+        check_gradients: bool = False,
+        max_recoveries: int | None = 3,
+        snapshot_every: int = 100,
+        callback: Callable[[int, float], Any] | None = None,
+        checkpoint: Callable[[TrainingLoop], None] | None = None,
+        checkpoint_every: int | None = None,
+        progress: str | None = None,
+    ) -> None:
+        self.model = model
+        self.loss = loss
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("model has no parameters that require gradients.")
+        if max_steps < 0:
+            raise ValueError(f"max_steps must be non-negative, got {max_steps}.")
+        self.max_steps = int(max_steps)
+        self.lr = float(lr)
+        opt_cls = _choice(optimizer, OPTIMIZERS, "optimizer")
+        self.optimizer = opt_cls(self.params, lr=self.lr, **(optimizer_options or {}))
+        self.schedule = schedule if callable(schedule) else _choice(schedule, SCHEDULES, "schedule")
+        self.warmup_steps = int(warmup_steps)
+        self.min_lr_ratio = float(min_lr_ratio)
+        self.time_limit = time_limit
+        self.start_time = time.perf_counter() if start_time is None else start_time
+        self.evaluate = evaluate
+        self.eval_every = eval_every
+        self.eval_at_start = eval_at_start
+        self.keep_best = keep_best
+        self.patience = patience
+        self.health = health
+        self.check_gradients = check_gradients
+        self.max_recoveries = max_recoveries
+        self.snapshot_every = int(snapshot_every)
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress
+
+        self.step = 0
+        self.history: dict[str, list[float]] = {"loss": [], "time": []}
+        if evaluate is not None:
+            self.history["val_step"], self.history["val_score"] = [], []
+        self.stop_reason = "max_steps"
+        self.recoveries: list[str] = []
+        self.lr_factor = 1.0
+        self.best_score, self.best_step = math.inf, 0
+        self.train_time = self.train_cpu_time = 0.0
+        self._best: dict[str, Tensor] | None = None
+        self._stale = 0
+        self._snapshot: tuple[int, list[Tensor], dict[str, Any]] | None = None
+        self._bar: Any = None
+        self._started = False
+        self.finished = False
+
+    # ------------------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step ``step`` (0-based), by the formula of the module docstring."""
+        progress = step / max(self.max_steps, 1)
+        if self.time_limit is not None:
+            elapsed = time.perf_counter() - self.start_time
+            progress = max(progress, elapsed / self.time_limit)
+        scale = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
+        floor = self.min_lr_ratio
+        scale *= floor + (1.0 - floor) * self.schedule(min(progress, 1.0))
+        return self.lr * self.lr_factor * scale
+
+    def _take_snapshot(self) -> None:
+        params = [p.detach().clone() for p in self.params]
+        self._snapshot = (self.step, params, copy.deepcopy(self.optimizer.state_dict()))
+
+    def _recover(self, reason: str) -> bool:
+        """Roll back to the snapshot with half the rate; say whether training may go on."""
+        assert self._snapshot is not None
+        self.recoveries.append(f"step {self.step}: {reason}")
+        step, params, opt_state = self._snapshot
+        with torch.no_grad():
+            for p, v in zip(self.params, params, strict=True):
+                p.copy_(v)
+        self.optimizer.load_state_dict(copy.deepcopy(opt_state))
+        self.lr_factor *= 0.5
+        self.step = step
+        del self.history["loss"][step:], self.history["time"][step:]
+        if len(self.recoveries) > self.max_recoveries:  # type: ignore[operator]
+            self.stop_reason = "diverged"
+            return False
+        return True
+
+    def _evaluate(self) -> bool:
+        """Score the held-out data, keep the best weights; say whether to stop (patience)."""
+        assert self.evaluate is not None
+        score = float(self.evaluate(self.step))
+        self.history["val_step"].append(self.step)
+        self.history["val_score"].append(score)
+        if math.isfinite(score) and score < self.best_score:
+            self.best_score, self.best_step, self._stale = score, self.step, 0
+            if self.keep_best:
+                self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self._stale += 1
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{self._last_loss:.4g}", score=f"{score:.4g}")
+        return self.patience is not None and self._stale >= self.patience
+
+    # ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Prepare a run (snapshot, first evaluation, progress bar); :meth:`run` calls it."""
+        if self._started:
+            return
+        self._started = True
+        self._last_loss = math.nan
+        if self.max_recoveries is not None and self._snapshot is None:
+            self._take_snapshot()
+        if self.progress is not None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.max_steps, desc=self.progress, leave=False)
+            self._bar.n = self.step
+        if self.evaluate is not None and self.eval_at_start and not self.history["val_step"]:
+            if self._evaluate():
+                self.stop_reason = "no_improvement"
+                self.finished = True
+
+    def advance(self) -> bool:
+        """Take one step (or recover from a divergence); return whether training goes on."""
+        self.start()
+        if self.finished:
+            return False
+        if self.step >= self.max_steps:
+            self.stop_reason = "max_steps"
+            return False
+        if self.time_limit is not None:
+            if time.perf_counter() - self.start_time >= self.time_limit:
+                self.stop_reason = "time_limit"
+                return False
+        tic, tic_cpu = time.perf_counter(), time.thread_time()
+        step = self.step
+        lr = self.lr_at(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(step)
+        value = float(loss.detach())
+        guarded = self.max_recoveries is not None
+        if math.isfinite(value) or not guarded:
+            loss.backward()
+        if guarded:
+            problem = None
+            if not math.isfinite(value):
+                problem = f"the loss is not finite ({value})"
+            elif self.check_gradients and not all(
+                p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self.params
+            ):
+                problem = "a gradient is not finite"
+            elif self.health is not None:
+                problem = self.health(step)
+            if problem is not None:
+                self.train_time += time.perf_counter() - tic
+                self.train_cpu_time += time.thread_time() - tic_cpu
+                return self._recover(problem)
+            if step % self.snapshot_every == 0 and self._snapshot[0] != step:  # type: ignore[index]
+                self._take_snapshot()
+        self.optimizer.step()
+        self.step = step + 1
+        self.train_time += time.perf_counter() - tic
+        self.train_cpu_time += time.thread_time() - tic_cpu
+        self._last_loss = value
+        self.history["loss"].append(value)
+        self.history["time"].append(time.perf_counter() - self.start_time)
+        if self._bar is not None:
+            self._bar.n = self.step
+            self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            self._bar.update(0)
+        if self.callback is not None and self.callback(step, value):
+            self.stop_reason = "callback"
+            return False
+        if (
+            self.evaluate is not None
+            and self.eval_every is not None
+            and self.step % self.eval_every == 0
+            and self._evaluate()
+        ):
+            self.stop_reason = "no_improvement"
+            return False
+        if self.checkpoint is not None and self.checkpoint_every:
+            if self.step % self.checkpoint_every == 0:
+                self.checkpoint(self)
+        return True
+
+    def finish(self) -> TrainingLoop:
+        """End a run: last evaluation, best weights, checkpoint, warning; :meth:`run` calls it."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self.evaluate is not None:
+            steps = self.history["val_step"]
+            if not steps or self.step > steps[-1]:
+                self._evaluate()  # the final weights are a candidate too
+            if self.keep_best and self._best is not None:
+                self.model.load_state_dict(self._best)
+        if self.checkpoint is not None:
+            self.checkpoint(self)
+        self.finished = True
+        return self
+
+    def run(self) -> TrainingLoop:
+        """Train until a budget, the callback, the patience or the guard stops; return ``self``."""
+        self.start()
+        try:
+            while self.advance():
+                pass
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+        return self.finish()
+
+    def describe_recoveries(self, what: str, hint: str) -> str | None:
+        """A sentence on the divergences of the run (``None`` without any), for a warning."""
+        if not self.recoveries:
+            return None
+        listed = "; ".join(self.recoveries)
+        if self.stop_reason == "diverged":
+            return (
+                f"{what} diverged {len(self.recoveries)} times ({listed}) and stopped; kept "
+                f"the last healthy weights (step {self.step}). {hint}"
+            )
+        return (
+            f"{what} recovered from {len(self.recoveries)} divergence(s) ({listed}) by going "
+            f"back to healthy weights and lowering the learning rate to {self.lr_factor:g} x "
+            f"its value; training then finished ({self.stop_reason})."
+        )
+
+    def warn_recoveries(
+        self, what: str, hint: str, warning: type[Warning], stacklevel: int
+    ) -> None:
+        """Warn about the run's divergences, if any (see :meth:`describe_recoveries`)."""
+        msg = self.describe_recoveries(what, hint)
+        if msg is not None:
+            warnings.warn(msg, warning, stacklevel=stacklevel + 1)
+
+    # ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs besides the trainer's own state (data, RNG)."""
+        return {
+            "step": self.step,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "lr_factor": self.lr_factor,
+            "history": copy.deepcopy(self.history),
+            "recoveries": list(self.recoveries),
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "best": self._best,
+            "stale": self._stale,
+            "elapsed": time.perf_counter() - self.start_time,
+            "train_time": self.train_time,
+            "train_cpu_time": self.train_cpu_time,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; the time budget counts the elapsed time saved."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.lr_factor = float(state["lr_factor"])
+        self.history = copy.deepcopy(state["history"])
+        self.recoveries = list(state["recoveries"])
+        self.best_score, self.best_step = state["best_score"], state["best_step"]
+        self._best, self._stale = state["best"], state["stale"]
+        self.start_time = time.perf_counter() - float(state["elapsed"])
+        self.train_time, self.train_cpu_time = state["train_time"], state["train_cpu_time"]
+        self._snapshot = None
+        if self.max_recoveries is not None:
+            self._take_snapshot()

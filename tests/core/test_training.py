@@ -1,0 +1,195 @@
+"""The shared training loop: schedule, guard, held-out checks, budgets and resumption."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from ot_gradnets.core import OPTIMIZERS, SCHEDULES, TrainingLoop
+
+
+def _problem(net_seed: int = 0) -> tuple[nn.Linear, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(3, 2, generator=g, dtype=torch.float64)
+    torch.manual_seed(net_seed)
+    return nn.Linear(3, 2).double(), x, y
+
+
+def _loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor):  # noqa: ANN202
+    def loss(step: int) -> torch.Tensor:
+        idx = torch.arange(step % 4, 64, 4)  # a different, deterministic batch every step
+        return ((net(x[idx]) - y[idx]) ** 2).mean()
+
+    return loss
+
+
+def _weights(net: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in net.parameters()]
+
+
+@given(
+    max_steps=st.integers(1, 500),
+    warmup=st.integers(0, 60),
+    floor=st.floats(0.0, 0.5),
+    step=st.integers(0, 499),
+)
+@settings(max_examples=60, deadline=None)
+def test_lr_matches_the_formula(max_steps: int, warmup: int, floor: float, step: int) -> None:
+    net, x, y = _problem()
+    loop = TrainingLoop(
+        net, _loss(net, x, y), max_steps=max_steps, lr=0.3, schedule="cosine",
+        warmup_steps=warmup, min_lr_ratio=floor,
+    )  # fmt: skip
+    step = min(step, max_steps - 1)
+    warm = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * step / max_steps))
+    expected = 0.3 * warm * (floor + (1 - floor) * cosine)
+    assert loop.lr_at(step) == pytest.approx(expected, rel=1e-12)
+    assert loop.lr_at(step) <= 0.3 * (1 + 1e-12)
+
+
+def test_registries_raise_with_the_valid_names() -> None:
+    net, x, y = _problem()
+    with pytest.raises(ValueError, match="choose one of .*'cosine'"):
+        TrainingLoop(net, _loss(net, x, y), max_steps=1, lr=0.1, schedule="cosyne")
+    with pytest.raises(ValueError, match="choose one of .*'adam'"):
+        TrainingLoop(net, _loss(net, x, y), max_steps=1, lr=0.1, optimizer="adamm")
+    assert {"adam", "sgd"} <= set(OPTIMIZERS) and {"constant", "cosine", "wsd"} <= set(SCHEDULES)
+
+
+def test_trains_and_matches_a_hand_written_adam_loop() -> None:
+    net, x, y = _problem()
+    ref, _, _ = _problem()
+    loss = _loss(net, x, y)
+    loop = TrainingLoop(net, loss, max_steps=40, lr=0.05, schedule="cosine").run()
+    opt = torch.optim.Adam(ref.parameters(), lr=0.05)
+    ref_loss = _loss(ref, x, y)
+    for k in range(40):
+        for group in opt.param_groups:
+            group["lr"] = 0.05 * SCHEDULES["cosine"](k / 40)
+        opt.zero_grad()
+        ref_loss(k).backward()
+        opt.step()
+    assert loop.step == 40 and loop.stop_reason == "max_steps"
+    for a, b in zip(_weights(net), _weights(ref), strict=True):
+        assert torch.equal(a, b)
+    assert loop.history["loss"][-1] < loop.history["loss"][0]
+
+
+def test_guard_rolls_back_and_halves_the_rate_then_stops() -> None:
+    net, x, y = _problem()
+    base = _loss(net, x, y)
+    poisoned = {25}  # step 25 fails once; from the third visit of step 130 on, it always fails
+    visits: dict[int, int] = {}
+
+    def loss(step: int) -> torch.Tensor:
+        visits[step] = visits.get(step, 0) + 1
+        if step in poisoned and visits[step] == 1 or step >= 130:
+            return base(step) * math.nan
+        return base(step)
+
+    seen: list[list[torch.Tensor]] = []
+
+    def callback(step: int, value: float) -> None:
+        if step + 1 == 100:
+            seen.append(_weights(net))
+
+    loop = TrainingLoop(
+        net, loss, max_steps=300, lr=0.05, snapshot_every=50, max_recoveries=3, callback=callback
+    ).run()
+    assert loop.stop_reason == "diverged"
+    assert len(loop.recoveries) == 4 and loop.recoveries[0].startswith("step 25:")
+    assert all("not finite" in r for r in loop.recoveries)
+    assert loop.lr_factor == 0.5**4
+    # the snapshot at step 100 is the healthy state the run ends in (taken before step 100's update)
+    assert loop.step == 100 and len(loop.history["loss"]) == 100
+    for a, b in zip(_weights(net), seen[-1], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_no_guard_lets_the_caller_see_nan() -> None:
+    net, x, y = _problem()
+    loop = TrainingLoop(
+        net, lambda k: _loss(net, x, y)(k) * math.nan, max_steps=3, lr=0.1, max_recoveries=None
+    ).run()
+    assert loop.step == 3 and all(math.isnan(v) for v in loop.history["loss"])
+
+
+def test_keep_best_restores_the_best_weights_and_patience_stops() -> None:
+    net, x, y = _problem()
+    scores = {0: 5.0, 10: 3.0, 20: 1.0, 30: 2.0, 40: 4.0, 50: 6.0}
+    at: dict[int, list[torch.Tensor]] = {}
+
+    def evaluate(step: int) -> float:
+        at[step] = _weights(net)
+        return scores.get(step, 9.0)
+
+    loop = TrainingLoop(
+        net, _loss(net, x, y), max_steps=100, lr=0.05, evaluate=evaluate, eval_every=10,
+        eval_at_start=True, keep_best=True, patience=3,
+    ).run()  # fmt: skip
+    assert loop.stop_reason == "no_improvement" and loop.step == 50
+    assert loop.history["val_step"] == [0, 10, 20, 30, 40, 50]
+    assert (loop.best_step, loop.best_score) == (20, 1.0)
+    for a, b in zip(_weights(net), at[20], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_final_weights_are_scored_and_nan_scores_never_win() -> None:
+    net, x, y = _problem()
+    loop = TrainingLoop(
+        net, _loss(net, x, y), max_steps=25, lr=0.05, eval_every=10,
+        evaluate=lambda step: math.nan if step == 10 else float(step),
+    ).run()  # fmt: skip
+    assert loop.history["val_step"] == [10, 20, 25]
+    assert loop.best_step == 20
+
+
+def test_time_limit_and_callback_stop() -> None:
+    net, x, y = _problem()
+    loop = TrainingLoop(net, _loss(net, x, y), max_steps=10**6, lr=0.01, time_limit=0.2).run()
+    assert loop.stop_reason == "time_limit" and 0 < loop.step < 10**6
+    net, x, y = _problem()
+    loop = TrainingLoop(
+        net, _loss(net, x, y), max_steps=100, lr=0.01, callback=lambda step, v: step == 6
+    ).run()
+    assert loop.stop_reason == "callback" and loop.step == 7
+
+
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_weights() -> None:
+    net, x, y = _problem()
+    TrainingLoop(
+        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5
+    ).run()
+    full = _weights(net)
+
+    net, x, y = _problem()
+    saved: list[dict] = []
+    loop = TrainingLoop(
+        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5,
+        checkpoint=lambda lp: saved.append(lp.state_dict()), checkpoint_every=20,
+        callback=lambda step, v: step == 29,  # "killed" after step 30
+    ).run()  # fmt: skip
+    assert loop.step == 30 and [s["step"] for s in saved] == [20, 30]
+
+    net, x, y = _problem(net_seed=1)  # other weights: all of them come from the checkpoint
+    resumed = TrainingLoop(
+        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5
+    )
+    resumed.load_state_dict(saved[0])
+    resumed.run()
+    assert resumed.step == 60 and len(resumed.history["loss"]) == 60
+    for a, b in zip(_weights(net), full, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_model_without_trainable_parameters_is_refused() -> None:
+    net = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="no parameters"):
+        TrainingLoop(net, lambda k: net.weight.sum(), max_steps=1, lr=0.1)
