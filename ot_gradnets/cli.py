@@ -37,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a named benchmark and write tables and figures")
     bench_sub = bench.add_subparsers(dest="suite", metavar="SUITE")
     for name in _REGISTRARS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a real missing dependency: surface it
-                raise
-            continue
-        module.register(sub, bench_sub)
+        importlib.import_module(name).register(sub, bench_sub)
     return parser
 
 

@@ -28,8 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from ot_gradnets.transport import BrenierMap, gaussian_map, gmm_convex_pair, l2_uvp
-from ot_gradnets.transport._cli import sample_demo
+from ot_gradnets.transport import BrenierMap, gaussian_map, gmm_convex_pair, l2_uvp, sample_demo
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--full", action="store_true", help="longer fits (minutes)")

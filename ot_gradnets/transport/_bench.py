@@ -26,7 +26,6 @@ on pairs that have them in closed form (``gaussian``) and is skipped on the othe
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import time
 import warnings
@@ -40,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets.transport._baselines import BarycentricMap, EntropicMap, LinearMap
+from ot_gradnets.transport._brenier import BrenierMap
 from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp
 from ot_gradnets.transport._pairs import PAIRS, TransportPair, make_pair
 
@@ -52,8 +52,6 @@ _UNLIMITED_STEPS = 10**9  # "train until the time limit"
 
 def _brenier(**kwargs: Any) -> Callable[..., Any]:
     def build(dim: int, time_limit: float, seed: int, quick: bool) -> Any:
-        from ot_gradnets.transport._brenier import BrenierMap  # lazy: the estimator is optional
-
         params = dict(kwargs)
         if quick:
             params["max_iter"] = 30
@@ -100,16 +98,7 @@ class BenchResult:
     note: str = ""
 
 
-_CSV_FIELDS = [f.name for f in dataclasses.fields(BenchResult)]
 _CSV_HEADER = ["method", "pair", "d", "L2-UVP %", "cos", "fit time s", "n_train", "n_iter", "note"]
-
-
-def _brenier_available() -> bool:
-    try:
-        from ot_gradnets.transport._brenier import BrenierMap  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _n_seen(model: Any, n_train: int) -> int:
@@ -196,7 +185,7 @@ def run_benchmark(
         The results, and the fitted models at ``d = 2`` keyed by ``(method, pair, d)``.
     """
     if methods is None:
-        methods = list(METHODS) if _brenier_available() else list(BASELINE_METHODS)
+        methods = list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"methods must be in {sorted(METHODS)}, got unknown {unknown}.")
@@ -401,8 +390,6 @@ def main(args: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "transport.csv"
     previous = read_csv(csv_path) if csv_path.exists() else []
-    if methods is None and not _brenier_available():
-        warnings.warn("BrenierMap is not available: benchmarking the baselines only.", stacklevel=2)
     done: list[BenchResult] = []
 
     def save(result: BenchResult) -> None:  # keep partial results of long runs

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -26,7 +25,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-import ot_gradnets
 from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core import (
@@ -39,7 +37,15 @@ from ot_gradnets.core import (
 )
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._gaussian import gaussian_map
-from ot_gradnets.transport._losses import LOSSES, SampleSource, make_loss
+from ot_gradnets.transport._losses import LOSSES, make_loss
+from ot_gradnets.transport._persistence import load_map, save_map
+from ot_gradnets.transport._samples import (
+    SampleSource,
+    as_source,
+    hold_out,
+    mapped,
+    output_like,
+)
 from ot_gradnets.transport._standardize import Standardization, standardization
 
 __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
@@ -59,36 +65,12 @@ _AUTO_LR = 3e-2
 _AUTO_DEEP_DIM = 8  # depth="auto": 8 modules up to this many fitted dimensions, 4 above
 _FEW_SAMPLES_MU = 0.1  # strong convexity of a named network fitted on fewer samples than dims
 _MAX_HELD_OUT = 4096  # held-out samples per side (validation_fraction)
-_FORMAT = "ot_gradnets.BrenierMap"
 _PROBE_SAMPLES = 1024  # source samples whose images are checked against the target's scale
 _MAX_RECOVERIES = 3  # divergences a fit recovers from before it stops
 _CHECK_EVERY = 10  # steps between checks of the map's output scale
 _SNAPSHOT_EVERY = 100  # steps between snapshots of healthy weights
 _OUTPUT_GROWTH = 100.0  # mean |T(x)|^2 above this many times the target's: diverged
 _MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it diverged
-
-
-def _mapped(
-    src: SampleSource, ref: Tensor, dim: int, fn: Callable[[Tensor], Tensor]
-) -> tuple[SampleSource, Tensor]:
-    """``src`` and its reference sample with ``fn`` applied to every sample (new dim ``dim``)."""
-    if src.size is None:
-        draw = src.sample
-        mapped = SampleSource(lambda n: fn(draw(n)), dim, src.dtype, src.device, src.name)
-        return mapped, fn(ref)
-    data = fn(src.data)  # type: ignore[arg-type]
-    return SampleSource(data, dim, src.dtype, src.device, src.name), data
-
-
-def _is_sampler(data: Any) -> bool:
-    return callable(data) and not isinstance(data, (Tensor, np.ndarray))
-
-
-def _output_like(out: Tensor, ref: Any) -> Any:
-    """Return ``out`` as the caller's type: a tensor on its device/dtype, else a numpy array."""
-    if isinstance(ref, Tensor):
-        return out.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else out.dtype)
-    return out.detach().cpu().numpy()
 
 
 class BrenierMap(TransformerMixin, BaseEstimator):
@@ -381,22 +363,6 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             offset = inner(x).mean(0)
         quad.set_affine(a, b - offset)
 
-    def _as_source(
-        self, data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
-    ) -> tuple[SampleSource, Tensor]:
-        """Validate ``data`` and return a :class:`SampleSource` plus a reference sample."""
-        if _is_sampler(data):
-            if dim is None:
-                probe = as_samples(data(2), f"the batch returned by {name}")
-                dim = probe.shape[1]
-            probe = as_samples(data(4096), f"the batch returned by {name}", dim=dim)
-            dtype = dtype or probe.dtype
-            device = device or probe.device
-            src = SampleSource(data, dim, dtype, torch.device(device), name)
-            return src, probe.to(dtype=dtype, device=device)
-        t = as_samples(data, name, dim=dim, min_samples=2, dtype=dtype, device=device)
-        return SampleSource(t, t.shape[1], t.dtype, t.device, name), t
-
     # ------------------------------------------------------------------------------------------
     # fitting
     # ------------------------------------------------------------------------------------------
@@ -459,7 +425,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """Validate the data, standardise it, build and initialise the network and the loss."""
         dim = None if self.dim is None else int(self.dim)
         device = None if self.device is None else torch.device(self.device)
-        source, x_ref = self._as_source(X, "X", dim, self.dtype, device)
+        source, x_ref = as_source(X, "X", dim, self.dtype, device)
         dim, dtype, device = source.dim, source.dtype, source.device
         options = dict(self.loss_options or {})
         target: SampleSource | None = None
@@ -477,14 +443,14 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 source_log_density=source_log_density, target_log_density=target_log_density
             )
             if Y is not None:
-                target, y_ref = self._as_source(Y, "Y", dim, dtype, device)
+                target, y_ref = as_source(Y, "Y", dim, dtype, device)
         else:
             if Y is None:
                 raise ValueError(
                     f"Y (target samples or a sampler) is required for loss={self.loss!r}; only "
                     "loss='monge-ampere' works from log-densities."
                 )
-            target, y_ref = self._as_source(Y, "Y", dim, dtype, device)
+            target, y_ref = as_source(Y, "Y", dim, dtype, device)
             if self.loss == "sinkhorn":
                 options.setdefault("blur", float(self.blur))
         loss_fn = make_loss(self.loss, **options)
@@ -497,20 +463,22 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             std = standardization(x_ref, y_ref, reduce=not isinstance(self.network, nn.Module))
             few = self._few_samples(std, source, target, dim)
             self.strong_convexity_ = self._auto_strong_convexity(few)
-            source, x_ref = _mapped(source, x_ref, std.dim, std.source)
+            source, x_ref = mapped(source, x_ref, std.dim, std.source)
             assert target is not None and y_ref is not None
-            target, y_ref = _mapped(target, y_ref, std.dim, std.target)
+            target, y_ref = mapped(target, y_ref, std.dim, std.target)
         fit_dim = dim if std is None else std.dim
 
         held_out: tuple[Tensor, Tensor | None] | None = None
         for name in ("validation_scores_", "best_validation_score_", "best_iter_"):
             self.__dict__.pop(name, None)  # an earlier fit's, with other settings
         if self.validation_fraction is not None:
-            source, x_ref, x_val = self._hold_out(source, x_ref, gen)
+            # capped: exact OT (loss="w2") and dense Sinkhorn on the held-out set grow as n_val^2
+            held = (float(self.validation_fraction), _MAX_HELD_OUT, max(self.batch_size, 1000))
+            source, x_ref, x_val = hold_out(source, x_ref, *held, gen)
             y_val = None
             if target is not None:
                 assert y_ref is not None
-                target, y_ref, y_val = self._hold_out(target, y_ref, gen)
+                target, y_ref, y_val = hold_out(target, y_ref, *held, gen)
             held_out = (x_val, y_val)
 
         # Network initialisation from random_state: built on the CPU from the CPU generator only
@@ -579,25 +547,6 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         if self.loss in ("dual", "monge-ampere"):  # per-sample Jacobians and factorisations
             work *= dim
         return float(work)
-
-    def _hold_out(
-        self, src: SampleSource, ref: Tensor, gen: torch.Generator
-    ) -> tuple[SampleSource, Tensor, Tensor]:
-        """Split off the held-out samples: ``(training source, its reference
-        sample, held-out samples)``. A sampler keeps drawing; its held-out set is a fresh draw."""
-        if src.size is None:
-            return src, ref, src.sample(min(_MAX_HELD_OUT, max(self.batch_size, 1000)))
-        n = src.size
-        # capped: exact OT (loss="w2") and dense Sinkhorn on the held-out set grow as n_val^2
-        n_val = min(_MAX_HELD_OUT, max(1, round(float(self.validation_fraction) * n)))
-        if n - n_val < 2:
-            raise ValueError(
-                f"{src.name} has {n} samples: too few to hold out validation_fraction="
-                f"{self.validation_fraction} and keep 2 for training."
-            )
-        perm = torch.randperm(n, generator=gen).to(ref.device)
-        train, val = ref[perm[n_val:]], ref[perm[:n_val]]
-        return SampleSource(train, src.dim, src.dtype, src.device, src.name), train, val
 
     def _fit_loop(
         self,
@@ -697,7 +646,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """
         x = self._input(X)
         with self._threads(x.shape[0]), torch.no_grad():
-            return _output_like(self.network_(x), X)
+            return output_like(self.network_(x), X)
 
     def inverse_transform(
         self, Y: Any, *, tol: float | None = None, max_iter: int = 100, damping: float = 0.0
@@ -726,7 +675,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """
         y = self._input(Y, "Y")
         with self._threads(y.shape[0], solve=True):
-            return _output_like(self._solve(y, tol, max_iter, damping), Y)
+            return output_like(self._solve(y, tol, max_iter, damping), Y)
 
     def _solve(self, y: Tensor, tol: float | None, max_iter: int, damping: float) -> Tensor:
         """:math:`T^{-1}(y)` with NaN rows where Newton failed (warned)."""
@@ -778,7 +727,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         """The convex potential :math:`F(x)` with :math:`T = \\nabla F`, shape ``(n,)``."""
         x = self._input(X)
         with self._threads(x.shape[0]), torch.no_grad():
-            return _output_like(self.network_.potential(x), X)
+            return output_like(self.network_.potential(x), X)
 
     def conjugate_potential(self, Y: Any, *, max_iter: int = 100) -> Any:
         r"""The convex conjugate :math:`F^*(y) = \langle x^*, y\rangle - F(x^*)`,
@@ -789,7 +738,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             x = self._solve(y, None, max_iter, 0.0)
             with torch.no_grad():
                 out = (x * y).sum(-1) - self.network_.potential(x)
-        return _output_like(out, Y)
+        return output_like(out, Y)
 
     def interpolate(self, X: Any, t: float) -> Any:
         r"""McCann's displacement interpolation :math:`x_t = (1 - t)\,x + t\,T(x)`.
@@ -809,7 +758,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             raise ValueError(f"t must be in [0, 1], got {t}.")
         x = self._input(X)
         with self._threads(x.shape[0]), torch.no_grad():
-            return _output_like((1 - t) * x + t * self.network_(x), X)
+            return output_like((1 - t) * x + t * self.network_(x), X)
 
     def w2(self, X: Any) -> float:
         r"""Monte Carlo estimate of the squared Wasserstein distance between source and target.
@@ -860,60 +809,21 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 out[ok] = source_log_density(x[ok]).reshape(-1) - self.network_.logdet_jacobian(
                     x[ok]
                 )
-        return _output_like(out, Y)
+        return output_like(out, Y)
 
     # ------------------------------------------------------------------------------------------
-    # persistence
+    # persistence (ot_gradnets/transport/_persistence.py)
     # ------------------------------------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["callback"] = None
-        if not isinstance(params["random_state"], (int, type(None))):
-            params["random_state"] = None
-        if isinstance(params["network"], nn.Module):
-            params["network"] = None  # the caller passes the architecture again to load()
-        if params["device"] is not None:
-            params["device"] = str(params["device"])
-        if params["dtype"] is not None:
-            params["dtype"] = str(params["dtype"]).removeprefix("torch.")
-        opts = params["loss_options"]
-        if opts is not None:
-            params["loss_options"] = {
-                k: v for k, v in opts.items() if isinstance(v, (int, float, str, bool, type(None)))
-            }
-        return params
-
     def save(self, path: str | Path) -> None:
         """Save the fitted map: weights, configuration and library version, as plain data.
 
         Written with ``torch.save`` of a dict of tensors, numbers and strings (no pickled code),
-        so :meth:`load` reads it with ``weights_only=True``. A network passed as an instance is
-        not recorded: pass the same architecture to :meth:`load`.
+        so :meth:`load` reads it with ``weights_only=True``; written to a temporary file in the
+        same folder and renamed over ``path``, so a crash never leaves half a file. A network
+        passed as an instance is not recorded: pass the same architecture to :meth:`load`.
         """
         check_is_fitted(self, "network_")
-        ref = next(self.network_.parameters())
-        wrapped = isinstance(self.network_, StandardizedGradient)
-        state = {
-            "format": _FORMAT,
-            "version": ot_gradnets.__version__,
-            "config": self._config(),
-            "n_features_in": int(self.n_features_in_),
-            "dtype": str(ref.dtype).removeprefix("torch."),
-            "state_dict": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-            "history": {k: list(map(float, v)) for k, v in self.history_.items()},
-            # the standardised wrapper: the trained network's dimension, None if unwrapped
-            "inner_dim": int(self.network_.inner.dim) if wrapped else None,
-            "has_basis": bool(wrapped and self.network_.basis is not None),
-            "strong_convexity": float(self.strong_convexity_),
-        }
-        # written next to the target and renamed over it: a crash never leaves half a file
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_map(self, path)
 
     @classmethod
     def load(
@@ -933,35 +843,4 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         Raises:
             ValueError: if the file is not a saved BrenierMap, or ``network`` is needed.
         """
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a file written by BrenierMap.save.")
-        config = dict(state["config"])
-        if config.get("dtype") is not None:
-            config["dtype"] = getattr(torch, config["dtype"])
-        if config["network"] is None:
-            if network is None:
-                raise ValueError(
-                    f"{path} was fitted with a custom network instance: pass network=<the same "
-                    "architecture> to BrenierMap.load."
-                )
-            config["network"] = network
-        est = cls(**config)
-        dim = int(state["n_features_in"])
-        dtype = getattr(torch, state["dtype"])
-        inner_dim = state.get("inner_dim")
-        mu = float(state.get("strong_convexity", config.get("strong_convexity", 0.0)))
-        net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"), mu)
-        if inner_dim is not None:
-            zeros = torch.zeros(dim, dtype=dtype, device=next(net.parameters()).device)
-            basis = torch.zeros(dim, inner_dim, dtype=dtype, device=zeros.device)
-            net = StandardizedGradient(
-                net, zeros, zeros, 1.0, basis if state.get("has_basis") else None
-            )
-        net.load_state_dict(state["state_dict"])
-        est.network_ = net
-        est.n_features_in_ = dim
-        est.strong_convexity_ = mu
-        est.history_ = {k: list(v) for k, v in state["history"].items()}
-        est.n_iter_ = len(est.history_.get("loss", []))
-        return est
+        return load_map(cls, path, network=network, device=device)

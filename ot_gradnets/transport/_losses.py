@@ -41,61 +41,9 @@ from torch import Tensor, nn
 from ot_gradnets.core import GradientSum, GradNetM, MGradNetM, QuadraticGradient
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._gaussian import gaussian_map
+from ot_gradnets.transport._samples import SampleSource
 
-__all__ = ["LOSSES", "TransportLoss", "SampleSource", "make_loss"]
-
-
-class SampleSource:
-    """Uniform access to samples given as a tensor or as a sampler ``n -> (n, dim)``.
-
-    Args:
-        data: a ``(n, dim)`` tensor, or a callable returning a ``(n, dim)`` tensor.
-        dim: the dimension; batches from a sampler are checked against it.
-        dtype, device: what sampler batches are converted to.
-        name: the argument's name, for error messages.
-    """
-
-    def __init__(
-        self,
-        data: Tensor | Callable[[int], Any],
-        dim: int,
-        dtype: torch.dtype,
-        device: torch.device,
-        name: str,
-    ) -> None:
-        self.data = data
-        self.dim = dim
-        self.dtype = dtype
-        self.device = device
-        self.name = name
-
-    @property
-    def size(self) -> int | None:
-        """The number of stored samples, or ``None`` for a sampler."""
-        return self.data.shape[0] if isinstance(self.data, Tensor) else None
-
-    def draw(
-        self, n: int, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Return ``(batch, index)``: ``n`` samples and their rows (``None`` from a sampler)."""
-        if isinstance(self.data, Tensor):
-            idx = torch.randint(self.data.shape[0], (n,), generator=generator)
-            idx = idx.to(self.data.device)
-            return self.data[idx], idx
-        return self.sample(n), None
-
-    def sample(self, n: int) -> Tensor:
-        """Call the sampler and check what it returns (shape, finiteness)."""
-        from ot_gradnets._validation import as_samples
-
-        out = self.data(n)  # type: ignore[operator]
-        batch = as_samples(out, f"the batch returned by {self.name}", dim=self.dim)
-        if batch.shape[0] != n:
-            raise ValueError(
-                f"{self.name}({n}) returned {batch.shape[0]} samples; a sampler must return "
-                "exactly n samples of shape (n, dim)."
-            )
-        return batch.to(dtype=self.dtype, device=self.device)
+__all__ = ["LOSSES", "TransportLoss", "make_loss"]
 
 
 class TransportLoss(abc.ABC):

@@ -8,9 +8,8 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from ot_gradnets.transport import l2_uvp, make_pair
 from ot_gradnets.transport._baselines import BASELINES, BarycentricMap, EntropicMap, LinearMap
-from ot_gradnets.transport._metrics import l2_uvp
-from ot_gradnets.transport._pairs import make_pair
 
 
 def data(name="gaussian", dim=3, n=2000, seed=0):

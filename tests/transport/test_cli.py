@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from ot_gradnets.cli import build_parser, main
-from ot_gradnets.transport import BrenierMap
-from ot_gradnets.transport._cli import DEMO_DISTRIBUTIONS, sample_demo
+from ot_gradnets.transport import DEMO_DISTRIBUTIONS, BrenierMap, sample_demo
 
 
 @pytest.mark.parametrize("name", sorted(DEMO_DISTRIBUTIONS))

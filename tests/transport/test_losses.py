@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from ot_gradnets.core import GradientSum, MGradNetM, QuadraticGradient
-from ot_gradnets.transport import LOSSES, solve_conjugate
-from ot_gradnets.transport._losses import SampleSource, make_loss
+from ot_gradnets.transport import LOSSES, SampleSource, make_loss, solve_conjugate
 
 F64 = torch.float64
 

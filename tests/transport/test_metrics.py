@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp, target_variance
-from ot_gradnets.transport._pairs import make_pair
+from ot_gradnets.transport import cosine_similarity, l2_uvp, make_pair, target_variance
 
 
 def test_l2_uvp_hand_computation():
