@@ -17,25 +17,15 @@ import sys
 
 import torch
 
-from ot_gradnets.core.fields import PROTOCOLS, field_error_db, make_target
-from ot_gradnets.core.fields._bench import _ARCH_2D, RECIPES, _build, _fit_2d
-
-PROTOCOL = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"}  # the rate: the recipe's
+from ot_gradnets.core.fields import field_error_db, fit_paper_2d, make_target
 
 
 def main(seeds: list[int]) -> None:
     torch.set_num_threads(1)
     target = make_target("nonconvex-2d")
-    run = RECIPES["paper"].for_run("paper-2d", "gradnet-c")
     for seed in seeds:
-        model, res = _fit_2d(
-            lambda x_init: _build("gradnet-c", 2, 100, _ARCH_2D, run, exact=True, x_init=x_init),
-            target,
-            run,
-            seed,
-            PROTOCOL,
-            False,
-        )
+        # the authors' protocol and recipe, as one trial of `bench fields --recipe paper`
+        model, res = fit_paper_2d("gradnet-c", target, "paper", seed)
         model.eval()
         hist = res.history["val_db"]
         quarters = [hist[len(hist) * k // 4 - 1] for k in (1, 2, 3, 4)]

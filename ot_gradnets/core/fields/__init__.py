@@ -6,6 +6,9 @@
 :func:`refine_lbfgs`           polish a fitted network with full-batch L-BFGS on fixed points
 :func:`select_lr`              pick the learning rate on a validation set
 :func:`error_db`               the paper's error, 10 log10 mean ||N(x) - grad F(x)||^2
+:data:`RECIPES`                how the benchmark trains its models (``paper``, ``ours``)
+:func:`build_model`            build a benchmark model as a suite does, under a recipe
+:func:`fit_paper_2d`           one trial of the authors' 2-D protocol under a recipe
 :func:`run_benchmark`          the suites behind ``ot-gradnets bench fields``
 =============================  ================================================================
 
@@ -22,15 +25,16 @@ Example:
 """
 
 from ot_gradnets.core.fields._bench import (
-    PAPER_RESULTS,
+    AFFINE,
+    BASELINES,
+    GRADNETS,
+    INIT_POINTS,
+    INITS,
     RECIPES,
-    SUITES,
-    BenchResult,
+    SUITE_TARGETS,
     Recipe,
-    markdown_table,
-    read_rows,
-    run_benchmark,
-    summarize,
+    build_model,
+    fit_paper_2d,
 )
 from ot_gradnets.core.fields._fit import (
     PROTOCOLS,
@@ -43,6 +47,8 @@ from ot_gradnets.core.fields._fit import (
     select_lr,
 )
 from ot_gradnets.core.fields._metrics import error_db, error_map, field_error_db, squared_error
+from ot_gradnets.core.fields._report import PAPER_RESULTS, markdown_table, read_rows, summarize
+from ot_gradnets.core.fields._runner import SUITES, BenchResult, run_benchmark
 from ot_gradnets.core.fields._targets import (
     TARGETS,
     ConvexPolynomial2D,
@@ -55,11 +61,17 @@ from ot_gradnets.core.fields._targets import (
 )
 
 __all__ = [
+    "AFFINE",
+    "BASELINES",
+    "GRADNETS",
+    "INITS",
+    "INIT_POINTS",
     "PAPER_RESULTS",
     "PROTOCOLS",
     "RECIPES",
     "SCHEDULES",
     "SUITES",
+    "SUITE_TARGETS",
     "TARGETS",
     "BenchResult",
     "ConvexPolynomial2D",
@@ -71,11 +83,13 @@ __all__ = [
     "RidgeConvex",
     "RidgeNonConvex",
     "Target",
+    "build_model",
     "error_db",
     "error_map",
     "field_error_db",
     "fit_affine",
     "fit_field",
+    "fit_paper_2d",
     "make_target",
     "markdown_table",
     "read_rows",

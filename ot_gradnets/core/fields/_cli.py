@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
-from ot_gradnets.core.fields._bench import RECIPES, SUITES, run_benchmark
+from ot_gradnets.core.fields._bench import RECIPES
+from ot_gradnets.core.fields._runner import SUITES, run_benchmark
 
 
 def _floats(text: str) -> list[float]:

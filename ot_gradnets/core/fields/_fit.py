@@ -407,7 +407,7 @@ def refine_lbfgs(
         history["val_db"].append(val_db)
         bar.update(evals - before)
         bar.set_postfix(loss=f"{loss:.2e}", val_db=f"{val_db:.2f}")
-        if math.isfinite(val_db) and val_db < best_db:
+        if val_db < best_db:  # NaN compares false; -inf (an exact fit) is kept
             best_db, best_at = val_db, evals
             best_state = copy.deepcopy(model.state_dict())
         if evals == before or not math.isfinite(loss):
@@ -454,7 +454,8 @@ def select_lr(
             ``n_train``, ``x_val``, ...).
 
     Returns:
-        A :class:`LRSearchResult`; ``.best.model`` is the selected fitted model.
+        A :class:`LRSearchResult`; ``.best.model`` is the selected fitted model (a NaN
+        validation error ranks last).
 
     Example:
         >>> from ot_gradnets.core.fields import PolyMax
@@ -478,7 +479,7 @@ def select_lr(
         results.append(
             fit_field(model, target, lr=lr, generator=gen, verbose=verbose, **fit_kwargs)
         )
-    best = min(results, key=lambda r: r.val_db)
+    best = min(results, key=lambda r: math.inf if math.isnan(r.val_db) else r.val_db)
     return LRSearchResult(best=best, results=results)
 
 

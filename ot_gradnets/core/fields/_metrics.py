@@ -8,76 +8,22 @@ The unit of the GradNet paper is the decibel of the mean squared Euclidean error
 
 summed over the :math:`d` output coordinates and averaged over the :math:`n` points, not
 normalised. ``torch.nn.MSELoss`` averages over the coordinates as well, so
-``error_db = 10 log10(MSELoss) + 10 log10(d)``.
+``error_db = 10 log10(MSELoss) + 10 log10(d)``. :func:`error_db` and :func:`squared_error` are
+defined once for the library in ``ot_gradnets/core/_metrics.py`` (the Hamiltonian
+``derivative_error_db`` is the same function): a perfect prediction scores ``-inf`` dB, a NaN
+prediction NaN.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from ot_gradnets.core._metrics import error_db, squared_error
+
 __all__ = ["error_db", "error_map", "field_error_db", "squared_error"]
-
-
-def _check_pair(pred: Tensor, true: Tensor) -> None:
-    if not isinstance(pred, Tensor) or not isinstance(true, Tensor):
-        raise TypeError(
-            f"pred and true must be tensors, got {type(pred).__name__} and {type(true).__name__}."
-        )
-    if pred.shape != true.shape or pred.ndim == 0:
-        raise ValueError(
-            f"pred and true must have the same shape (*, dim), got {tuple(pred.shape)} and "
-            f"{tuple(true.shape)}."
-        )
-    if pred.numel() == 0:
-        raise ValueError("pred and true are empty: need at least one point.")
-
-
-def squared_error(pred: Tensor, true: Tensor) -> Tensor:
-    r"""Mean over points of the squared Euclidean error, :math:`\frac1n\sum_i\|p_i - t_i\|^2`.
-
-    The squared error is **summed** over the last (output) dimension and averaged over all the
-    others; it is ``d`` times ``torch.nn.MSELoss()(pred, true)``.
-
-    Args:
-        pred: predicted field, shape ``(*, d)``.
-        true: true field, same shape.
-
-    Returns:
-        A 0-dim tensor (differentiable in ``pred``), dtype and device of the inputs.
-
-    Example:
-        >>> squared_error(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]]))
-        tensor(5.)
-    """
-    _check_pair(pred, true)
-    return (pred - true).square().sum(dim=-1).mean()
-
-
-def error_db(pred: Tensor, true: Tensor) -> float:
-    r"""The GradNet paper's error in decibels, :math:`10\log_{10}\frac1n\sum_i\|p_i - t_i\|_2^2`.
-
-    Summed over the :math:`d` output coordinates, averaged over points, not normalised; it is
-    ``10 log10(torch.nn.MSELoss()(pred, true)) + 10 log10(d)``.
-
-    Args:
-        pred: predicted field :math:`N(x_i)`, shape ``(*, d)``.
-        true: true field :math:`\nabla F(x_i)`, same shape.
-
-    Returns:
-        The error in dB (``-inf`` for a perfect prediction).
-
-    Example:
-        >>> pred = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
-        >>> round(error_db(pred, torch.zeros(2, 2)), 4)  # 10 log10((1 + 0) / 2)
-        -3.0103
-    """
-    _check_pair(pred, true)
-    err = float(squared_error(pred.detach(), true.detach()))
-    return 10.0 * math.log10(err) if err > 0 else -math.inf
 
 
 @torch.no_grad()

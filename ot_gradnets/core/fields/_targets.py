@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 # Monte-Carlo sample size and seed of the normalising constants (PolyMax, ridge targets). The
-# authors use 10,000 points; the relative standard error of the mean norm is below 0.3% at every
-# dimension we checked, i.e. below 0.03 dB on an error in dB.
+# authors use 10,000 points; the relative standard error of the mean norm is then below 0.3% at
+# the benchmarked dimensions, i.e. below 0.03 dB on an error in dB.
 _NORM_SAMPLES = 10_000
 _NORM_SEED = 1
 

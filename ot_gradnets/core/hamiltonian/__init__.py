@@ -16,7 +16,15 @@ Example:
     [0, 5]
 """
 
-from ._bench import BenchRow, run_benchmark
+from ._bench import (
+    DEFAULT_LR_GRID,
+    DEFAULT_MODEL_KWARGS,
+    FLOOR_LABEL,
+    BenchRow,
+    ModelSpec,
+    parse_model_spec,
+    run_benchmark,
+)
 from ._data import HamiltonianDataset, make_dataset, split_validation
 from ._integrators import (
     INTEGRATORS,
@@ -87,5 +95,10 @@ __all__ = [
     "LRSelection",
     "select_lr",
     "BenchRow",
+    "ModelSpec",
+    "parse_model_spec",
     "run_benchmark",
+    "DEFAULT_LR_GRID",
+    "DEFAULT_MODEL_KWARGS",
+    "FLOOR_LABEL",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "run_benchmark",
     "DEFAULT_MODEL_KWARGS",
     "DEFAULT_LR_GRID",
+    "FLOOR_LABEL",
 ]
 
 #: Candidate learning rates of ``lr=auto`` model specs.

@@ -124,8 +124,7 @@ def rk4_step(grad_h: GradH, s: Tensor, h: float) -> Tensor:
     return s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-# Dormand-Prince 5(4) tableau.
-_DP_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
+# Dormand-Prince 5(4) tableau (the nodes c_i are not needed: the field does not depend on t).
 _DP_A = (
     (),
     (1 / 5,),
@@ -299,7 +298,7 @@ def rollout(
         model: the vector field's source.
         s0: ``(B, 2n)`` initial states.
         t: ``(T,)`` output times.
-        method, step_size, **kwargs: see :func:`integrate`.
+        method, step_size, \*\*kwargs: see :func:`integrate`.
 
     Returns:
         ``(B, T, 2n)`` trajectories.

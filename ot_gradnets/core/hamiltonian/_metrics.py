@@ -4,18 +4,21 @@ Two conventions for the derivative error coexist in the literature; both are off
 result says which:
 
 - **dB** (this library): :math:`10\log_{10}\big(\tfrac1N\sum_n \|\hat f(s_n) - f(s_n)\|_2^2\big)`,
-  the squared error *summed over the state's coordinates*, averaged over points.
+  the squared error *summed over the state's coordinates*, averaged over points. It is the
+  library's one dB error (:func:`ot_gradnets.core.fields.error_db`), with the same handling of
+  a zero error (``-inf`` dB).
 - **per-coordinate MSE** (HNN, ``torch.nn.MSELoss``): the same squared error *averaged* over the
   :math:`2n` coordinates, so ``dB = 10 log10(2n * mse)``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch  # noqa: F401 - the doctests use it
 from torch import Tensor
+
+from ot_gradnets.core._metrics import error_db, power_db
 
 __all__ = [
     "derivative_error_db",
@@ -41,15 +44,15 @@ def derivative_error_db(pred: Tensor, target: Tensor) -> float:
     r"""Derivative error in dB: :math:`10\log_{10}\operatorname{mean}_n\|\hat f_n - f_n\|_2^2`.
 
     The squared error is summed over the last (state) dimension and averaged over all others;
-    it is not normalised, so predicting zero scores :math:`10\log_{10} E\|f\|^2`.
+    it is not normalised, so predicting zero scores :math:`10\log_{10} E\|f\|^2`. This is
+    :func:`ot_gradnets.core.fields.error_db` under the names of this subpackage: an exact
+    prediction scores ``-inf`` dB, a NaN prediction NaN.
 
     Example:
         >>> round(derivative_error_db(torch.zeros(4, 2), torch.full((4, 2), 0.1)), 4)
         -16.9897
     """
-    _check_pair(pred, target, ("pred", "target"))
-    err = ((pred - target) ** 2).sum(-1).mean()
-    return 10 * math.log10(max(float(err), 1e-300))
+    return error_db(pred, target)
 
 
 def derivative_mse(pred: Tensor, target: Tensor) -> float:
@@ -68,11 +71,13 @@ def derivative_mse(pred: Tensor, target: Tensor) -> float:
 def mse_to_db(mse: float, dim: int) -> float:
     """Convert a per-coordinate MSE to the summed-error dB of a ``dim``-D state.
 
+    A zero MSE gives ``-inf``, as in :func:`derivative_error_db`.
+
     Example:
         >>> round(mse_to_db(2.82e-6, 8), 2)  # HNN's published two-body number
         -46.47
     """
-    return 10 * math.log10(dim * mse)
+    return power_db(dim * mse)
 
 
 def energy_mse(hamiltonian: Callable[[Tensor], Tensor], rollout: Tensor, truth: Tensor) -> float:

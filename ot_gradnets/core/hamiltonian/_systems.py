@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -79,7 +79,6 @@ class _Protocol:
     n_points: int
     test_split: float
     noise_std: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 class HamiltonianSystem(abc.ABC):

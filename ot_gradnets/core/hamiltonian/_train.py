@@ -306,7 +306,8 @@ class LRSelection:
         lr: the selected learning rate.
         lrs: the candidates, in the order given.
         val_db: validation score of each candidate (dB, summed over coordinates; ``inf`` if the
-            probe diverged), lower is better.
+            probe diverged or scored NaN, ``-inf`` if it fits the validation data exactly),
+            lower is better.
         n_steps: steps of each probe.
         wall_time: training wall-clock seconds of all probes together (evaluation excluded).
         cpu_time: the same in CPU seconds.
@@ -406,7 +407,7 @@ def select_lr(
         res = fits[repr(lr)]
         tail = [db for s, db in zip(res.steps, res.test_db, strict=True) if 4 * s >= 3 * n_steps]
         score = sum(tail) / len(tail) if tail and res.stop_reason != "diverged" else math.inf
-        scores.append(score if math.isfinite(score) else math.inf)
+        scores.append(math.inf if math.isnan(score) else score)  # -inf: an exact fit
     best = min(range(len(grid)), key=lambda i: scores[i])
     return LRSelection(
         lr=grid[best],

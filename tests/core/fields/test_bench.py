@@ -7,8 +7,19 @@ import torch
 
 from ot_gradnets.cli import main
 from ot_gradnets.core import count_parameters
-from ot_gradnets.core.fields import PAPER_RESULTS, markdown_table, run_benchmark, summarize
-from ot_gradnets.core.fields._bench import _ARCH_2D, RECIPES, _build
+from ot_gradnets.core.fields import (
+    INIT_POINTS,
+    INITS,
+    PAPER_RESULTS,
+    RECIPES,
+    Recipe,
+    build_model,
+    fit_paper_2d,
+    make_target,
+    markdown_table,
+    run_benchmark,
+    summarize,
+)
 
 
 @pytest.mark.parametrize(
@@ -16,8 +27,9 @@ from ot_gradnets.core.fields._bench import _ARCH_2D, RECIPES, _build
     [("mgradnet-c", 100), ("gradnet-c", 100), ("mgradnet-m", 94), ("gradnet-m", 94)],
 )
 def test_paper_2d_models_have_the_papers_parameter_counts(name, params):
-    net = _build(name, 2, params, _ARCH_2D, RECIPES["paper"], exact=True)
+    net = build_model(name, 2, "paper")
     assert count_parameters(net) == params
+    assert count_parameters(build_model(name, 2, RECIPES["paper"], budget=params)) == params
 
 
 def test_bench_quick_writes_outputs(tmp_path):
@@ -106,12 +118,8 @@ def test_bench_quick_all_suites(tmp_path):
 
 @pytest.mark.parametrize("name", ["mgradnet-c", "gradnet-c", "mgradnet-m", "gradnet-m"])
 def test_authors_init_matches_their_ranges(name):
-    import torch
-
-    from ot_gradnets.core.fields._bench import _ARCH_HD, Recipe
-
     torch.manual_seed(0)
-    net = _build(name, 16, 16 * 1024, _ARCH_HD, Recipe("x", init="authors"), exact=False)
+    net = build_model(name, 16, Recipe("x", init="authors"), suite="polymax")
     assert count_parameters(net) <= 16 * 1024
     bound = 16**-0.5
     assert net.W.abs().max() <= bound
@@ -129,10 +137,7 @@ def test_authors_init_matches_their_ranges(name):
 
 
 def test_default_init_is_left_alone():
-    import torch
-
     from ot_gradnets.core import MGradNetC
-    from ot_gradnets.core.fields._bench import INITS
 
     torch.manual_seed(0)
     net = MGradNetC(2, width=7, depth=4)
@@ -149,8 +154,6 @@ def test_first_trial_offsets_trial_indices(tmp_path):
 
 
 def test_recipe_overrides_apply_by_suite_then_model():
-    from ot_gradnets.core.fields import Recipe
-
     r = Recipe(
         "x",
         overrides={
@@ -191,24 +194,17 @@ def test_ours_recipe_reaches_the_fits(tmp_path):
 
 
 def test_authors_data_init_places_modular_units_and_leaves_the_rest_to_the_authors_init():
-    import torch
-
-    from ot_gradnets.core.fields import make_target
-    from ot_gradnets.core.fields._bench import _ARCH_2D, INIT_POINTS, Recipe
-
     x = make_target("convex-2d").sample(INIT_POINTS, torch.Generator().manual_seed(0))
     rec = Recipe("x", init="authors+data")
     for name in ("mgradnet-m", "gradnet-m"):
-        net = _build(name, 2, 94, _ARCH_2D, rec, exact=True, x_init=x)
+        net = build_model(name, 2, rec, x_init=x)
         z = net._preactivation(x)
         for k in range(net.num_modules):  # every unit of every module leads somewhere
             assert z[:, k].argmax(-1).unique().numel() == net.width
         with pytest.raises(ValueError, match="x_init"):
-            _build(name, 2, 94, _ARCH_2D, rec, exact=True)
-    torch.manual_seed(0)
-    cascade = _build("mgradnet-c", 2, 100, _ARCH_2D, rec, exact=True, x_init=x)
-    torch.manual_seed(0)
-    authors = _build("mgradnet-c", 2, 100, _ARCH_2D, Recipe("y", init="authors"), exact=True)
+            build_model(name, 2, rec)
+    cascade = build_model("mgradnet-c", 2, rec, x_init=x, seed=0)
+    authors = build_model("mgradnet-c", 2, Recipe("y", init="authors"), seed=0)
     for a, b in zip(cascade.parameters(), authors.parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -318,3 +314,39 @@ def test_cli_resume(tmp_path):
     assert main(args) == 0
     assert main([*args, "--resume"]) == 0
     assert len(_csv_rows(tmp_path / "fields_polymax.csv")) == 1
+
+
+def test_registry_holds_the_recipes_users_run():
+    assert set(RECIPES) == {"paper", "ours"}
+    with pytest.raises(ValueError, match="recipe"):
+        build_model("gradnet-c", 2, "ours-v2")
+
+
+def test_build_model_checks_its_arguments():
+    with pytest.raises(ValueError, match="not built"):
+        build_model("affine-lstsq", 2)
+    with pytest.raises(ValueError, match="suite"):
+        build_model("gradnet-c", 2, suite="nope")
+    with pytest.raises(ValueError, match="2-D"):
+        build_model("gradnet-c", 3)
+    # the fresh-sample suites: the widest model within 1024 d parameters
+    assert 0.9 * 1024 * 8 < count_parameters(build_model("icnn", 8, suite="highdim")) <= 1024 * 8
+
+
+def test_fit_paper_2d_is_one_trial_of_the_runner(tmp_path):
+    res = run_benchmark(
+        "paper-2d", tmp_path, quick=True, models=["gradnet-m"], recipes=["ours"], first_trial=2
+    )
+    (row,) = res.rows
+    quick = {"n_train": 2000, "n_val": 500, "batch_size": 100, "n_steps": 200, "eval_every": 20}
+    _, fit = fit_paper_2d("gradnet-m", make_target("nonconvex-2d"), "ours", 2, protocol=quick)
+    assert (fit.schedule, fit.n_steps, fit.best_step) == (
+        row["schedule"],
+        row["n_steps"],
+        row["best_step"],
+    )
+    assert round(fit.val_db, 4) == pytest.approx(row["val_db"], abs=1e-3)
+    with pytest.raises(ValueError, match="lr"):
+        fit_paper_2d("gradnet-m", make_target("nonconvex-2d"), protocol={"lr": 1e-2})
+    with pytest.raises(ValueError, match="2-D"):
+        fit_paper_2d("gradnet-m", make_target("polymax", 4))

@@ -21,6 +21,7 @@ def test_error_db_by_hand():
     assert error_db(pred, true) == pytest.approx(10 * math.log10(14 / 3), abs=1e-6)
     assert squared_error(pred, true).item() == pytest.approx(14 / 3)
     assert error_db(true, true) == -math.inf
+    assert math.isnan(error_db(torch.full((3, 2), math.nan), true))  # never -inf
 
 
 @pytest.mark.parametrize("dim", [1, 2, 7, 256])

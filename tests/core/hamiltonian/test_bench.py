@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 
 import pytest
 
-from ot_gradnets.core.hamiltonian._bench import FLOOR_LABEL, parse_model_spec
-from ot_gradnets.core.hamiltonian._cli import register
-
-
-def main(argv):
-    # The subcommand as ot_gradnets.cli assembles it, without importing the other suites.
-    parser = argparse.ArgumentParser(prog="ot-gradnets")
-    sub = parser.add_subparsers(dest="command")
-    bench = sub.add_parser("bench")
-    register(sub, bench.add_subparsers(dest="suite"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+from ot_gradnets.cli import main
+from ot_gradnets.core.hamiltonian import FLOOR_LABEL, parse_model_spec
 
 
 def test_bench_quick_writes_outputs(tmp_path, capsys):

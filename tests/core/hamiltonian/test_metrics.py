@@ -29,6 +29,21 @@ def test_db_sums_over_coordinates_and_mse_averages():
     assert mse_to_db(2.82e-6, 8) == pytest.approx(-46.5, abs=0.05)
 
 
+def test_db_is_the_fields_error_with_its_zero_handling():
+    from ot_gradnets.core.fields import error_db
+
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    assert derivative_error_db(pred, target) == error_db(pred, target)
+    # an exact prediction is -inf dB (not a finite floor), in both conventions
+    assert derivative_error_db(target, target) == -math.inf
+    assert mse_to_db(0.0, 4) == -math.inf
+    # a NaN prediction stays NaN: it never looks like a perfect one
+    assert math.isnan(derivative_error_db(torch.full((6, 4), math.nan), target))
+    with pytest.raises(ValueError, match="negative"):
+        mse_to_db(-1.0, 4)
+
+
 def test_metric_shape_errors():
     with pytest.raises(ValueError, match="same shape"):
         derivative_error_db(torch.zeros(3, 2), torch.zeros(3, 3))
