@@ -115,7 +115,7 @@ print(
 )
 
 # %%
-# Where is the error? The paper's heat maps show |N(x) - grad F(x)| on the grid; the learned
+# Where is the error? The paper's heat maps show ``|N(x) - grad F(x)|`` on the grid; the learned
 # potential comes for free (up to a constant) from ``net.potential``.
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 for ax, (name, net) in zip(axes[:2], models.items(), strict=False):

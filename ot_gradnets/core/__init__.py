@@ -1,17 +1,17 @@
 """Gradient networks, their potentials and Jacobians, and the baselines they are compared with.
 
-===================  =========================================================================
-:class:`GradNetC`    cascaded gradient network (symmetric Jacobian)
-:class:`GradNetM`    modular gradient network (symmetric Jacobian, universal for smooth F)
-:class:`MGradNetC`   monotone cascaded network (PSD Jacobian, convex F)
-:class:`MGradNetM`   monotone modular network (PSD Jacobian, convex F)
-:class:`CMGN`        C-MGN (ICASSP 2023)
-:class:`MMGN`        M-MGN (ICASSP 2023)
-:class:`ICNN`        input-convex potential, field by autograd
-:class:`PotentialMLP` MLP potential, field by autograd
-:class:`MLPField`    unconstrained MLP field (not a gradient)
-:class:`TrainingLoop` the training loop every trainer of the package shares
-===================  =========================================================================
+=====================  =========================================================================
+:class:`GradNetC`      cascaded gradient network (symmetric Jacobian)
+:class:`GradNetM`      modular gradient network (symmetric Jacobian, universal for smooth F)
+:class:`MGradNetC`     monotone cascaded network (PSD Jacobian, convex F)
+:class:`MGradNetM`     monotone modular network (PSD Jacobian, convex F)
+:class:`CMGN`          C-MGN (ICASSP 2023)
+:class:`MMGN`          M-MGN (ICASSP 2023)
+:class:`ICNN`          input-convex potential, field by autograd
+:class:`PotentialMLP`  MLP potential, field by autograd
+:class:`MLPField`      unconstrained MLP field (not a gradient)
+:class:`TrainingLoop`  the training loop every trainer of the package shares
+=====================  =========================================================================
 """
 
 from ot_gradnets.core._activations import (

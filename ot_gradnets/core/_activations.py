@@ -106,7 +106,7 @@ class Tanh(Activation):
 
 
 class Softplus(Activation):
-    r""":math:`\log(1 + e^z)`; derivative the sigmoid; antiderivative :func:`softplus_integral`."""
+    r""":math:`\log(1 + e^z)`; derivative the sigmoid; antiderivative :func:`!softplus_integral`."""
 
     def forward(self, z: Tensor) -> Tensor:
         return F.softplus(z)
