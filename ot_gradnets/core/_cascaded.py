@@ -111,7 +111,7 @@ class _Cascade(GradientNetwork):
             else:
                 # Signed scales of both signs (as in the authors' code): starting every unit
                 # with +1 scales makes a GradNet-C start convex, and it stalls on non-convex
-                # targets (measured on the paper's 2-D non-convex field).
+                # targets such as the paper's 2-D non-convex field.
                 nn.init.uniform_(self.alpha, -0.5, 0.5)
                 nn.init.uniform_(self.beta, -0.5, 0.5)
             self.c.zero_()

@@ -118,7 +118,8 @@ class TrainingLoop:
 
     **Held-out checks.** With ``evaluate`` (``step -> score``, lower is better), the score is
     taken every ``eval_every`` steps, at the start if ``eval_at_start``, and after the last
-    step. ``keep_best`` restores the weights of the best finite score at the end;
+    step. ``keep_best`` restores the weights of the lowest score at the end (a NaN score
+    never wins);
     ``patience`` stops the run after that many evaluations without a better score.
 
     Args:
@@ -289,7 +290,7 @@ class TrainingLoop:
         score = float(self.evaluate(self.step))
         self.history["val_step"].append(self.step)
         self.history["val_score"].append(score)
-        if math.isfinite(score) and score < self.best_score:
+        if score < self.best_score:  # NaN compares false; -inf (an exact fit) wins
             self.best_score, self.best_step, self._stale = score, self.step, 0
             if self.keep_best:
                 self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

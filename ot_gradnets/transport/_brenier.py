@@ -103,9 +103,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             ``jacobian``), which is copied, never modified.
         width: hidden width of a named network.
         depth: modules (mGradNet-M) or layers (mGradNet-C) of a named network; ``"auto"``:
-            8 modules up to 8 fitted dimensions, where they cost little and cut the error of
-            the hard ``gmm-icnn`` pairs (0.32% to 0.29% L2-UVP at d = 4, 0.24% to 0.23% at 8),
-            else 4; mGradNet-C always 4 layers.
+            8 modules up to 8 fitted dimensions, where they cost little and lower the error on
+            hard pairs (``benchmarks/RESULTS.md``, "Hard pairs"), else 4; mGradNet-C always 4
+            layers.
         linear_term: add a PSD quadratic potential (:class:`~ot_gradnets.core.QuadraticGradient`)
             and start the map at the linear Gaussian map between the samples.
         loss: a name in :data:`~ot_gradnets.transport.LOSSES`.
@@ -348,9 +348,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         that the mean of the whole map's output is the target's mean.
 
         The nonlinear term keeps its own initialisation: it is small (its weights scale as
-        ``1/sqrt(dim)``), and shrinking it further (``alpha`` near 0) was measured to stall the
-        semi-dual for hundreds of steps at ``dim = 64`` (softplus saturates; 26% L2-UVP flat after
-        150 steps against 4.5% with the default initialisation).
+        ``1/sqrt(dim)``), and shrinking it further (``alpha`` near 0) stalls the semi-dual in
+        high dimension: the softplus of ``alpha`` saturates and the nonlinear term gets almost
+        no gradient.
         """
         if not self.linear_term:
             return

@@ -121,9 +121,9 @@ class SinkhornLoss(TransportLoss):
     GeomLoss ``SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=True)``: its cost
     is :math:`|x-y|^2/2` and its entropic regularisation :math:`\varepsilon = \text{blur}^2`;
     ``scaling`` sets GeomLoss's :math:`\varepsilon`-annealing schedule (from the data's diameter
-    down to ``blur``); the default 0.5 is GeomLoss's own. It was measured against 0.9 on
-    ``gmm-convex`` at ``d = 8`` (batch 512, 150 s on one CPU thread): each step costs 4x less
-    (0.22 s against 0.90 s), and the map reached 1.9% L2-UVP in 496 steps against 9.4% in 65.
+    down to ``blur``); the default 0.5 is GeomLoss's own: a coarser annealing makes each step
+    several times cheaper than a fine one (0.9), which buys more steps, and more accuracy, in a
+    given time (``benchmarks/RESULTS.md``, "Estimator defaults").
     The KeOps ``"online"`` backend is used when pykeops is installed and the
     batch is large (more than 5,000 x 5,000 pairs), the dense ``"tensorized"`` one otherwise.
     """
