@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ot_gradnets._cli_common import add_common_arguments, add_list_argument
 from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
+from ot_gradnets.transport._bench import METHODS
 from ot_gradnets.transport._demo import DEMO_DISTRIBUTIONS, sample_demo
+from ot_gradnets.transport._pairs import PAIRS
 
 __all__ = ["register"]
 
@@ -114,9 +117,7 @@ def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = No
         help="with --validation-fraction: stop after this many held-out evaluations (every 100 "
         "steps) without improvement",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    add_threads_argument(p)
-    p.add_argument("-v", "--verbose", action="store_true", help="show a progress bar")
+    add_common_arguments(p, verbose="show a progress bar")
 
 
 def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -205,11 +206,22 @@ def _demo_figure(tmap: Any, x: torch.Tensor, y: torch.Tensor, path: Path, args: 
     plt.close(fig)
 
 
+def _check_output(output: str, *inputs: str) -> None:
+    """Refuse an output path that is one of the inputs (it would be overwritten) or a folder."""
+    out = Path(output)
+    if out.is_dir():
+        raise ValueError(f"-o {output} is a directory; give a file name.")
+    for name in inputs:
+        if Path(name).exists() and out.exists() and out.resolve() == Path(name).resolve():
+            raise ValueError(f"-o {output} is also an input file; writing it would destroy it.")
+
+
 def fit(args: argparse.Namespace) -> int:
     """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
     last healthy map is saved all the same)."""
     from ot_gradnets.transport._brenier import BrenierMap
 
+    _check_output(args.output, args.source, args.target)
     x = _read_array(args.source, args.key)
     y = _read_array(args.target, args.key)
     tmap = BrenierMap(**_estimator_kwargs(args))
@@ -243,8 +255,7 @@ def transform(args: argparse.Namespace) -> int:
     """``ot-gradnets transform map.pt X -o Y [--inverse]``."""
     from ot_gradnets.transport._brenier import BrenierMap
 
-    if not Path(args.map).exists():
-        raise FileNotFoundError(f"no such file: {args.map}")
+    _check_output(args.output, args.map, args.input)
     tmap = BrenierMap.load(args.map)
     x = _read_array(args.input, args.key)
     dtype = next(tmap.network_.parameters()).dtype
@@ -340,20 +351,23 @@ def register(sub: Any, bench_sub: Any) -> None:
         description="Benchmark the Brenier-map solvers and baselines on pairs with known maps; "
         "writes a markdown and CSV table and figures to --out.",
     )
-    p.add_argument("--quick", action="store_true", help="small dims and seconds per run, for CI")
-    p.add_argument("--dims", type=int, nargs="+", default=None, help="dimensions, e.g. 2 8 32")
-    p.add_argument("--methods", nargs="+", default=None, help="methods to run (default: all)")
+    add_common_arguments(
+        p,
+        out="out/bench_transport",
+        quick="small dims and seconds per run, for CI",
+        seed="seed of the pairs and the solvers",
+        verbose=None,
+    )
+    add_list_argument(p, "--dims", type=int, help="dimensions, e.g. 2 8 32")
+    add_list_argument(p, "--methods", choices=sorted(METHODS), help="methods to run (default: all)")
     p.add_argument(
         "--time-limit", type=float, default=None, help="seconds of training per method and pair"
     )
-    p.add_argument(
-        "--pairs", nargs="+", default=None, help="gaussian, gmm-convex, gmm-icnn (default: all)"
+    add_list_argument(
+        p, "--pairs", choices=sorted(PAIRS), help=f"pairs from {sorted(PAIRS)} (default: all)"
     )
     p.add_argument(
         "--n-train", type=int, default=None, help="training samples per distribution (20000)"
     )
     p.add_argument("--n-test", type=int, default=None, help="test points (10000)")
-    add_threads_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the pairs and the solvers")
-    p.add_argument("--out", default="out/bench_transport", help="output folder")
     p.set_defaults(func=bench)

@@ -6,11 +6,13 @@ strings, lists and dicts of them, never pickled code, so that it loads with
 ``version``, ``config`` (the estimator's JSON-like hyperparameters), ``n_features_in``,
 ``dtype``, ``state_dict`` (the fitted network's), ``history``, and, for a map fitted on
 standardised data, ``inner_dim`` (the trained network's dimension) and ``has_basis`` (whether
-it works in a subspace), plus ``strong_convexity`` (the fitted value).
+it works in a subspace), ``strong_convexity`` (the fitted value) and ``checksum`` (SHA-256 of the
+weights, checked on loading).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap
 
 __all__ = ["FORMAT", "load_map", "save_map"]
+
+_KEYS = ("config", "n_features_in", "dtype", "state_dict", "history")
 
 #: The ``format`` tag of a saved map.
 FORMAT = "ot_gradnets.BrenierMap"
@@ -67,6 +71,7 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
         "has_basis": bool(wrapped and net.basis is not None),
         "strong_convexity": float(est.strong_convexity_),
     }
+    state["checksum"] = _checksum(state["state_dict"])
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -74,6 +79,44 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the weights (names, dtypes, shapes and bytes): the zip archive of
+    ``torch.save`` does not check its tensor records, so a flipped bit there would otherwise
+    load as a silently different map."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous().reshape(-1)  # 0-d tensors too
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The saved dict, or a ValueError that says what is wrong with the file."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a map file written by BrenierMap.save.")
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        # weights_only: plain data only, so a file holding code is refused, never run
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
+        kind = "empty" if path.stat().st_size == 0 else "truncated, damaged or of another kind"
+        raise ValueError(
+            f"{path} is not a readable map file written by BrenierMap.save: it is {kind} "
+            f"({type(err).__name__}). A map written by BrenierMap.save loads as plain data; do "
+            "not load a file you did not write with weights_only=False."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a file written by BrenierMap.save.")
+    missing = [k for k in _KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{path} is a damaged BrenierMap file: it lacks {', '.join(missing)}.")
+    if "checksum" in state and state["checksum"] != _checksum(state["state_dict"]):
+        raise ValueError(f"{path} is a damaged BrenierMap file: its weights fail their checksum.")
+    return state
 
 
 def load_map(
@@ -85,9 +128,7 @@ def load_map(
 ) -> BrenierMap:
     """Read a map written by :func:`save_map` into a new ``cls`` instance (see
     :meth:`BrenierMap.load <ot_gradnets.transport.BrenierMap.load>`)."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a file written by BrenierMap.save.")
+    state = _read(Path(path))
     config = dict(state["config"])
     if config.get("dtype") is not None:
         config["dtype"] = getattr(torch, config["dtype"])
@@ -110,7 +151,18 @@ def load_map(
         net = StandardizedGradient(
             net, zeros, zeros, 1.0, basis if state.get("has_basis") else None
         )
-    net.load_state_dict(state["state_dict"])
+    try:
+        net.load_state_dict(state["state_dict"])
+    except RuntimeError as err:  # missing or misshapen tensors: a damaged or foreign state
+        raise ValueError(
+            f"{path} holds weights that do not fit its own configuration: {err}"
+        ) from None
+    bad = [k for k, v in net.state_dict().items() if not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(
+            f"{path} holds non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): "
+            "the map would return NaN; refit it."
+        )
     est.network_ = net
     est.n_features_in_ = dim
     est.strong_convexity_ = mu

@@ -97,9 +97,12 @@ def test_bench_transport_is_registered():
     assert args.quick and args.dims == [2, 8] and args.out == "out/bench_transport"
     assert args.methods is None and args.time_limit is None and callable(args.func)
     args = build_parser().parse_args(
-        ["bench", "transport", "--methods", "dual", "w2", "--time-limit", "30", "--out", "o"]
-    )
-    assert args.methods == ["dual", "w2"] and args.time_limit == 30.0 and args.out == "o"
+        ["bench", "transport", "--methods", "brenier-dual,brenier-w2", "linear", "--out", "o"]
+    )  # one list syntax: spaces, commas, or both
+    assert args.methods == ["brenier-dual", "brenier-w2", "linear"] and args.out == "o"
+    with pytest.raises(SystemExit) as err:  # an unknown method is refused before any work
+        build_parser().parse_args(["bench", "transport", "--methods", "dual"])
+    assert err.value.code == 2
 
 
 def test_fit_with_a_held_out_share(tmp_path):
