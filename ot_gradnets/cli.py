@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"ot-gradnets: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # outside training (which stops cleanly), or a second Ctrl-C
+        print("ot-gradnets: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

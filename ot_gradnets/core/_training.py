@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -91,7 +94,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 #: Why a run stopped (:attr:`TrainingLoop.stop_reason`).
-STOP_REASONS = ("max_steps", "time_limit", "callback", "no_improvement", "diverged")
+STOP_REASONS = ("max_steps", "time_limit", "callback", "no_improvement", "diverged", "interrupted")
 
 
 def _choice(value: str, registry: dict[str, Any], name: str) -> Any:
@@ -115,6 +118,11 @@ class TrainingLoop:
     ``max_recoveries`` recoveries the next divergence stops the run with
     ``stop_reason = "diverged"`` and the snapshot's weights. Each recovery is listed in
     :attr:`recoveries`.
+
+    **Ctrl-C** (SIGINT, in the main thread) during :meth:`run` is a request to stop: the step
+    under way finishes, the run ends as after any other stop (final evaluation, best weights,
+    checkpoint) with ``stop_reason = "interrupted"``, and :meth:`run` returns normally. A second
+    Ctrl-C raises :class:`KeyboardInterrupt` at once.
 
     **Held-out checks.** With ``evaluate`` (``step -> score``, lower is better), the score is
     taken every ``eval_every`` steps, at the start if ``eval_at_start``, and after the last
@@ -159,7 +167,7 @@ class TrainingLoop:
         history: ``{"loss": [...], "time": [...]}`` per step (seconds since ``start_time``),
             and with ``evaluate`` also ``"val_step"`` and ``"val_score"``.
         stop_reason: one of ``"max_steps"``, ``"time_limit"``, ``"callback"``,
-            ``"no_improvement"``, ``"diverged"``.
+            ``"no_improvement"``, ``"diverged"``, ``"interrupted"``.
         recoveries: one line per divergence recovered from (step and reason).
         lr_factor: :math:`\rho`, the guard's learning-rate factor.
         best_score, best_step: the best held-out score and its step (``inf``/0 before any).
@@ -249,6 +257,7 @@ class TrainingLoop:
         self._snapshot: tuple[int, list[Tensor], dict[str, Any]] | None = None
         self._bar: Any = None
         self._started = False
+        self._interrupted = False
         self.finished = False
 
     # ------------------------------------------------------------------------------------------
@@ -323,6 +332,9 @@ class TrainingLoop:
         """Take one step (or recover from a divergence); return whether training goes on."""
         self.start()
         if self.finished:
+            return False
+        if self._interrupted:
+            self.stop_reason = "interrupted"
             return False
         if self.step >= self.max_steps:
             self.stop_reason = "max_steps"
@@ -401,12 +413,32 @@ class TrainingLoop:
         self.finished = True
         return self
 
+    @contextmanager
+    def _sigint_stops(self) -> Iterator[None]:
+        """While training, the first SIGINT asks the loop to stop; a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def run(self) -> TrainingLoop:
-        """Train until a budget, the callback, the patience or the guard stops; return ``self``."""
+        """Train until a budget, the callback, the patience, the guard or Ctrl-C stops; return
+        ``self``."""
         self.start()
         try:
-            while self.advance():
-                pass
+            with self._sigint_stops():
+                while self.advance():
+                    pass
         finally:
             if self._bar is not None:
                 self._bar.close()

@@ -158,7 +158,9 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             also ``"val_step"`` and ``"val_score"`` (the shared
             :class:`~ot_gradnets.core.TrainingLoop`'s history).
         stop_reason_: why training stopped: ``"max_iter"``, ``"time_limit"``, ``"callback"``,
-            ``"n_iter_no_change"`` or ``"diverged"`` (see :meth:`fit`).
+            ``"n_iter_no_change"``, ``"diverged"`` (see :meth:`fit`) or ``"interrupted"``
+            (Ctrl-C: the step under way finishes and the fit returns with the map it has; a
+            second Ctrl-C aborts).
         recoveries_: the divergences training recovered from, one line each (step and cause).
         strong_convexity_: the strong convexity of the trained network: ``strong_convexity``,
             or 0.1 for a named network fitted on fewer samples than dimensions with

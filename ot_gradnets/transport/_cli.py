@@ -218,7 +218,7 @@ def _check_output(output: str, *inputs: str) -> None:
 
 def fit(args: argparse.Namespace) -> int:
     """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
-    last healthy map is saved all the same)."""
+    last healthy map is saved all the same), 130 after Ctrl-C (the map as it was is saved)."""
     from ot_gradnets.transport._brenier import BrenierMap
 
     _check_output(args.output, args.source, args.target)
@@ -241,6 +241,13 @@ def fit(args: argparse.Namespace) -> int:
     )
     for line in tmap.recoveries_:
         print(f"  recovered from a divergence at {line}", file=sys.stderr)
+    if tmap.stop_reason_ == "interrupted":
+        print(
+            f"ot-gradnets: interrupted after {tmap.n_iter_} steps; saved the map as it was to "
+            f"{args.output}",
+            file=sys.stderr,
+        )
+        return 130
     if tmap.stop_reason_ == "diverged":
         print(
             "ot-gradnets: error: the fit diverged and stopped; the saved map is the last "

@@ -193,3 +193,31 @@ def test_a_model_without_trainable_parameters_is_refused() -> None:
     net = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="no parameters"):
         TrainingLoop(net, lambda k: net.weight.sum(), max_steps=1, lr=0.1)
+
+
+def test_ctrl_c_asks_to_stop_and_a_second_one_aborts() -> None:
+    import os
+    import signal
+
+    net, x, y = _problem()
+    base = _loss(net, x, y)
+
+    def loss(step: int) -> torch.Tensor:
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, during step 5
+        return base(step)
+
+    before = signal.getsignal(signal.SIGINT)
+    loop = TrainingLoop(net, loss, max_steps=100, lr=0.01).run()
+    assert loop.stop_reason == "interrupted" and loop.step == 6  # step 5 finished
+    assert signal.getsignal(signal.SIGINT) is before
+
+    def twice(step: int) -> torch.Tensor:
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return base(step)
+
+    with pytest.raises(KeyboardInterrupt):
+        TrainingLoop(net, twice, max_steps=100, lr=0.01).run()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -114,3 +116,32 @@ def test_fit_with_a_held_out_share(tmp_path):
     assert main(args) == 0
     tmap = BrenierMap.load(tmp_path / "m.pt")
     assert tmap.validation_fraction == 0.2 and tmap.n_iter_no_change == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and select on pipes")
+def test_ctrl_c_during_fit_saves_the_map_and_exits_130(tmp_path):
+    import os
+    import select
+    import signal
+    import subprocess
+    import time
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(2000, 2)))
+    np.save(tmp_path / "y.npy", 2.0 * rng.normal(size=(2000, 2)) + 1.0)
+    out = tmp_path / "m.pt"
+    cmd = [sys.executable, "-m", "ot_gradnets", "fit", str(tmp_path / "x.npy")]
+    cmd += [str(tmp_path / "y.npy"), "-o", str(out), "--max-iter", "1000000", "--threads", "1"]
+    proc = subprocess.Popen([*cmd, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen, deadline = b"", time.monotonic() + 120
+    while b"BrenierMap[" not in seen and time.monotonic() < deadline:  # training has started
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            seen += os.read(proc.stderr.fileno(), 4096)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    err = (seen + rest).decode(errors="replace")
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err
+    assert BrenierMap.load(out).n_iter_ > 0
