@@ -610,7 +610,7 @@ def test_hamiltonian_training_and_metrics_on_device(device):
     data = H.make_dataset("mass-spring", n_trajectories=6, n_points=8, noise_std=0.0, device=device)
     torch.manual_seed(0)
     model = H.make_hamiltonian_model("gradnet-m", 2, width=8, num_modules=2).to(device)
-    res = H.fit_field(
+    res = H.fit_dynamics(
         model,
         data.train_states,
         data.train_derivatives,

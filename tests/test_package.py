@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -27,12 +28,39 @@ def test_cli_without_command_prints_help_and_fails(capsys):
     assert "usage: ot-gradnets" in capsys.readouterr().out
 
 
-def test_every_registered_command_has_help():
+def _listed(help_text: str) -> dict[str, str]:
+    """``{name: description}`` of the sub-commands a ``--help`` text lists (argparse's layout:
+    the name indented by four spaces, the description after it or on the next lines)."""
+    out: dict[str, str] = {}
+    name = None
+    for line in help_text.splitlines():
+        match = re.match(r"^    (\S+)(?:\s+(.*))?$", line)
+        if match:
+            name = match.group(1)
+            out[name] = match.group(2) or ""
+        elif name is not None and re.match(r"^ {6,}\S", line):
+            out[name] = (out[name] + " " + line.strip()).strip()
+        else:
+            name = None
+    return out
+
+
+def test_help_lists_every_command_and_benchmark_with_a_description():
+    """``ot-gradnets --help`` and ``ot-gradnets bench --help`` name every command a user can
+    run, each with a description, and each command's usage line spells how to call it."""
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert {"bench"} <= set(sub.choices)
+    listed = _listed(parser.format_help())
+    assert set(listed) == set(sub.choices) and all(listed.values()), listed
+    bench = sub.choices["bench"]
+    bench_sub = next(a for a in bench._actions if a.dest == "suite")
+    assert {"fields", "hamiltonian", "transport"} <= set(bench_sub.choices)
+    listed = _listed(bench.format_help())
+    assert set(listed) == set(bench_sub.choices) and all(listed.values()), listed
     for name, sub_parser in sub.choices.items():
-        assert sub_parser.format_help(), name
+        assert sub_parser.format_usage().startswith(f"usage: ot-gradnets {name} "), name
+    for name, sub_parser in bench_sub.choices.items():
+        assert sub_parser.format_usage().startswith(f"usage: ot-gradnets bench {name} "), name
 
 
 def test_import_is_headless_and_light():

@@ -1,17 +1,22 @@
 """Every tutorial runs end to end in its quick default mode and writes its figure."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("plot_*.py"))
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = sorted((ROOT / "tutorials").glob("plot_*.py"))
 
 
-def test_there_are_tutorials():
-    assert len(TUTORIALS) >= 4
+def test_the_readme_names_every_tutorial_and_only_those():
+    """Users find the tutorials through the README: each one it names exists, and each one
+    that exists is named there."""
+    named = set(re.findall(r"tutorials/(plot_\w+\.py)", (ROOT / "README.md").read_text()))
+    assert TUTORIALS and named == {p.name for p in TUTORIALS}
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.stem)

@@ -23,7 +23,7 @@ import torch
 
 from ot_gradnets.core.hamiltonian import (
     derivative_error_db,
-    fit_fields,
+    fit_dynamics_models,
     make_dataset,
     make_hamiltonian_model,
     predict_field,
@@ -70,7 +70,7 @@ print("GradNet-M lr:", sel.lr, "validation dB:", [round(db, 1) for db in sel.val
 
 # %%
 # Train both in lockstep on the same minibatches (HNN's loss: per-coordinate MSE).
-fits = fit_fields(
+fits = fit_dynamics_models(
     models,
     data.train_states,
     data.train_derivatives,

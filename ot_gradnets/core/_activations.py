@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ot_gradnets._registry import lookup
 from ot_gradnets.core._quadrature import gauss_legendre
 
 Factors = tuple[Tensor, list[tuple[Tensor, Tensor]]]
@@ -305,13 +306,8 @@ def make_activation(
     """
     if isinstance(name, Activation):
         act = name
-    elif isinstance(name, str) and name in ACTIVATIONS:
-        act = ACTIVATIONS[name](shape, monotone)
     else:
-        raise ValueError(
-            f"activation must be one of {sorted(ACTIVATIONS)} or an Activation instance, "
-            f"got {name!r}."
-        )
+        act = lookup(ACTIVATIONS, name, "activation", " or an Activation instance")(shape, monotone)
     if monotone and not act.is_monotone:
         raise ValueError(
             f"activation {name!r} is not monotone, so it cannot be used in a monotone network; "

@@ -1,4 +1,5 @@
-"""The interface every network of :mod:`ot_gradnets.core` implements."""
+"""The interfaces every model of :mod:`ot_gradnets.core` implements: vector fields, and the
+gradient networks among them."""
 
 from __future__ import annotations
 
@@ -38,29 +39,79 @@ def logdet_psd(matrix: Tensor) -> Tensor:
     return out
 
 
-class GradientNetwork(nn.Module, abc.ABC):
-    r"""Abstract base: a map :math:`N:\mathbb{R}^d\to\mathbb{R}^d` with :math:`N = \nabla F`.
+class VectorField(nn.Module, abc.ABC):
+    r"""Abstract base: a vector field :math:`N:\mathbb{R}^d\to\mathbb{R}^d`, not necessarily a gradient.
+
+    What every model of :mod:`ot_gradnets.core` shares: the dimension, :meth:`forward` on inputs
+    of shape ``(*, dim)``, the Jacobian :meth:`jacobian` (by default :func:`torch.func.jacrev`;
+    subclasses override it with a closed form) and the Jacobian-vector product :meth:`jvp`.
+    :class:`GradientNetwork` adds the potential; :class:`MLPField` is a field and nothing more.
+
+    Attributes:
+        dim: input and output dimension :math:`d`.
+        is_gradient: whether the field is the gradient of a potential (``False`` here,
+            ``True`` for every :class:`GradientNetwork`); code that needs an energy checks it.
+        is_monotone: whether the Jacobian is PSD by construction.
+    """
+
+    is_gradient: bool = False
+    is_monotone: bool = False
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+
+    # -- interface ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def forward(self, x: Tensor) -> Tensor:
+        """The field :math:`N(x)`, shape ``(*, dim)``."""
+
+    def jacobian(self, x: Tensor) -> Tensor:
+        """The Jacobian :math:`J_N(x)`, shape ``(*, dim, dim)`` (autograd unless overridden)."""
+        self._check(x)
+        flat = x.reshape(-1, self.dim)
+        jac = torch.func.vmap(torch.func.jacrev(self.forward))(flat)
+        return jac.reshape(*x.shape, self.dim)
+
+    def jvp(self, x: Tensor, v: Tensor) -> Tensor:
+        r"""Jacobian-vector product :math:`J_N(x) v`.
+
+        The default builds the Jacobian; subclasses override it with a matrix-free closed form.
+
+        Shape:
+            x, v: ``(*, dim)``; output ``(*, dim)``.
+        """
+        return (self.jacobian(x) @ v.unsqueeze(-1)).squeeze(-1)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _check(self, x: Tensor) -> None:
+        check_last_dim(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GradientNetwork(VectorField):
+    r"""Abstract base: a vector field :math:`N:\mathbb{R}^d\to\mathbb{R}^d` with :math:`N = \nabla F`.
 
     Subclasses implement :meth:`forward` (the gradient :math:`N(x) = \nabla F(x)`),
-    :meth:`potential` (:math:`F(x)`) and :meth:`jacobian` (:math:`J_N(x) = \nabla^2 F(x)`), all
-    on inputs of shape ``(*, dim)``. Monotone networks (``is_monotone = True``) have a convex
-    potential and a positive semidefinite Jacobian, and also offer :meth:`logdet_jacobian`.
+    :meth:`potential` (:math:`F(x)`) and :meth:`jacobian` (:math:`J_N(x) = \nabla^2 F(x)`,
+    symmetric), all on inputs of shape ``(*, dim)``. Monotone networks (``is_monotone = True``)
+    have a convex potential and a positive semidefinite Jacobian, and also offer
+    :meth:`logdet_jacobian`.
 
     Attributes:
         dim: input and output dimension :math:`d`.
         is_monotone: whether the Jacobian is PSD by construction (:math:`F` convex).
-        is_gradient: whether the network is the gradient of :meth:`potential` (always true for
-            gradient networks; false for the :class:`MLPField` baseline).
+        is_gradient: ``True``: the network is the gradient of :meth:`potential`.
         strong_convexity: :math:`\mu\ge 0`; monotone networks add :math:`\mu x` to the output,
             :math:`\mu|x|^2/2` to the potential and :math:`\mu I` to the Jacobian.
     """
 
-    is_monotone: bool = False
     is_gradient: bool = True
 
     def __init__(self, dim: int, strong_convexity: float = 0.0) -> None:
-        super().__init__()
-        self.dim = check_positive_int(dim, "dim")
+        super().__init__(dim)
         mu = check_nonnegative_float(strong_convexity, "strong_convexity")
         if mu > 0 and not self.is_monotone:
             raise ValueError(
@@ -80,7 +131,7 @@ class GradientNetwork(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def jacobian(self, x: Tensor) -> Tensor:
-        """The Jacobian :math:`J_N(x)`, shape ``(*, dim, dim)``."""
+        """The Jacobian :math:`J_N(x) = \\nabla^2 F(x)` (symmetric), shape ``(*, dim, dim)``."""
 
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
         r"""Jacobian-vector product :math:`J_N(x) v` (symmetric, so also :math:`v^T J_N(x)`).
@@ -107,9 +158,6 @@ class GradientNetwork(nn.Module, abc.ABC):
         return logdet_psd(self.jacobian(x))
 
     # -- helpers -----------------------------------------------------------------------------
-    def _check(self, x: Tensor) -> None:
-        check_last_dim(x, self.dim)
-
     def _strong(self, x: Tensor, out: Tensor) -> Tensor:
         """Add :math:`\\mu x` to a field (no-op, and no graph node, when :math:`\\mu = 0`)."""
         return out + self.strong_convexity * x if self.strong_convexity else out

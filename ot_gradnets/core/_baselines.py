@@ -8,7 +8,7 @@ model              ``potential``          ``forward``                ``jacobian`
 =================  =====================  =========================  ======================
 ICNN               exact (the network)    autograd (exact)           autograd Hessian
 PotentialMLP       exact (the network)    autograd (exact)           autograd Hessian
-MLPField           not defined            exact (the network)        autograd Jacobian
+MLPField           none (a VectorField)   exact (the network)        autograd Jacobian
 =================  =====================  =========================  ======================
 
 Gradients are taken with :func:`torch.func.grad`, which composes with ``vmap``/``jacrev`` and with
@@ -23,16 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ot_gradnets._registry import check_choice
 from ot_gradnets._validation import check_positive_int
-from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._base import GradientNetwork, VectorField
 
 _FIELD_ACTIVATIONS = {"tanh": torch.tanh, "softplus": F.softplus, "relu": F.relu, "silu": F.silu}
 
 
 def _activation(name: str) -> str:
-    if name not in _FIELD_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_FIELD_ACTIVATIONS)}, got {name!r}.")
-    return name
+    return check_choice(name, _FIELD_ACTIVATIONS, "activation")
 
 
 class _AutogradPotential(GradientNetwork):
@@ -164,10 +163,12 @@ class PotentialMLP(_AutogradPotential):
         )
 
 
-class MLPField(GradientNetwork):
+class MLPField(VectorField):
     r"""Unconstrained MLP field :math:`\mathbb{R}^d\to\mathbb{R}^d` (not a gradient: no potential).
 
-    Its Jacobian (by autograd) is in general not symmetric; ``potential`` raises.
+    A :class:`~ot_gradnets.core.VectorField` but not a
+    :class:`~ot_gradnets.core.GradientNetwork`: it has no ``potential``, ``is_gradient`` is
+    false, and its Jacobian (by autograd) is in general not symmetric.
 
     Args:
         dim: input and output dimension.
@@ -179,8 +180,6 @@ class MLPField(GradientNetwork):
         >>> MLPField(3, width=8)(torch.randn(2, 3)).shape
         torch.Size([2, 3])
     """
-
-    is_gradient = False
 
     def __init__(self, dim: int, width: int = 64, depth: int = 2, activation: str = "tanh") -> None:
         super().__init__(dim)
@@ -199,18 +198,6 @@ class MLPField(GradientNetwork):
         for lin in self.hidden:
             x = act(lin(x))
         return self.out(x)
-
-    def potential(self, x: Tensor) -> Tensor:
-        raise NotImplementedError(
-            "MLPField is not a gradient field, so it has no potential; use PotentialMLP or a "
-            "gradient network when a potential is needed."
-        )
-
-    def jacobian(self, x: Tensor) -> Tensor:
-        self._check(x)
-        flat = x.reshape(-1, self.dim)
-        jac = torch.func.vmap(torch.func.jacrev(self.forward))(flat)
-        return jac.reshape(*x.shape, self.dim)
 
     def extra_repr(self) -> str:
         return (

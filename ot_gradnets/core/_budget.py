@@ -7,15 +7,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from ot_gradnets._registry import lookup
 from ot_gradnets._validation import check_positive_int
-from ot_gradnets.core._base import GradientNetwork
+from ot_gradnets.core._base import VectorField
 from ot_gradnets.core._baselines import ICNN, MLPField, PotentialMLP
 from ot_gradnets.core._cascaded import GradNetC, MGradNetC
 from ot_gradnets.core._modular import GradNetM, MGradNetM
 from ot_gradnets.core._predecessors import CMGN, MMGN
 
-#: Every network by name; all take ``(dim, width=..., **kwargs)``.
-MODELS: dict[str, type[GradientNetwork]] = {
+#: Every model by name; all take ``(dim, width=..., **kwargs)``. All are vector fields
+#: (:class:`~ot_gradnets.core.VectorField`); all but ``"mlp-field"`` are gradient networks.
+MODELS: dict[str, type[VectorField]] = {
     "gradnet-c": GradNetC,
     "gradnet-m": GradNetM,
     "mgradnet-c": MGradNetC,
@@ -39,13 +41,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _model_class(name: str) -> type[GradientNetwork]:
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}.")
-    return MODELS[name]
-
-
-def model_for_budget(name: str, dim: int, budget: int, **kwargs: Any) -> GradientNetwork:
+def model_for_budget(name: str, dim: int, budget: int, **kwargs: Any) -> VectorField:
     """The model ``name`` with the largest ``width`` whose parameter count is at most ``budget``.
 
     Other hyperparameters (``depth``, ``num_modules``, ``activation``, ...) are passed through.
@@ -59,7 +55,7 @@ def model_for_budget(name: str, dim: int, budget: int, **kwargs: Any) -> Gradien
         >>> net.width, count_parameters(net)
         (7, 100)
     """
-    cls = _model_class(name)
+    cls = lookup(MODELS, name, "model")
     dim = check_positive_int(dim, "dim")
     budget = check_positive_int(budget, "budget")
 

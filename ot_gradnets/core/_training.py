@@ -19,7 +19,7 @@ with :math:`s` the schedule, :math:`k_w` the warm-up steps, :math:`f_{\min}` the
 (``min_lr_ratio``) and :math:`\rho` the guard's factor (halved at each recovery).
 
 The trainers built on it, :class:`~ot_gradnets.transport.BrenierMap`,
-:func:`ot_gradnets.core.fields.fit_field` and :func:`ot_gradnets.core.hamiltonian.fit_fields`,
+:func:`ot_gradnets.core.fields.fit_field` and :func:`ot_gradnets.core.hamiltonian.fit_dynamics_models`,
 keep only what is their own: how a step's loss is computed and what a held-out score is.
 """
 
@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ot_gradnets._registry import lookup
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainingLoop"]
 
@@ -97,12 +99,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 STOP_REASONS = ("max_steps", "time_limit", "callback", "no_improvement", "diverged", "interrupted")
 
 
-def _choice(value: str, registry: dict[str, Any], name: str) -> Any:
-    if value not in registry:
-        raise ValueError(f"{name}={value!r} is not known; choose one of {sorted(registry)}.")
-    return registry[value]
-
-
 class TrainingLoop:
     r"""Optimise ``model`` on ``loss(step)``, with budgets, schedule, guard and held-out checks.
 
@@ -158,7 +154,8 @@ class TrainingLoop:
         callback: ``(step, loss) -> stop?`` after each step (``step`` 0-based); a true return
             value stops the run with ``stop_reason = "callback"``.
         checkpoint: called as ``checkpoint(loop)`` every ``checkpoint_every`` steps and at the
-            end; :meth:`state_dict` holds what a resumed run needs.
+            end (before the final evaluation and the return of the best weights);
+            :meth:`state_dict` holds what a resumed run needs.
         checkpoint_every: steps between checkpoints.
         progress: a description to show a tqdm progress bar with, or ``None``.
 
@@ -222,9 +219,9 @@ class TrainingLoop:
             raise ValueError(f"max_steps must be non-negative, got {max_steps}.")
         self.max_steps = int(max_steps)
         self.lr = float(lr)
-        opt_cls = _choice(optimizer, OPTIMIZERS, "optimizer")
+        opt_cls = lookup(OPTIMIZERS, optimizer, "optimizer")
         self.optimizer = opt_cls(self.params, lr=self.lr, **(optimizer_options or {}))
-        self.schedule = schedule if callable(schedule) else _choice(schedule, SCHEDULES, "schedule")
+        self.schedule = schedule if callable(schedule) else lookup(SCHEDULES, schedule, "schedule")
         self.warmup_steps = int(warmup_steps)
         self.min_lr_ratio = float(min_lr_ratio)
         self.time_limit = time_limit
@@ -402,15 +399,15 @@ class TrainingLoop:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        self.finished = True
+        if self.checkpoint is not None:  # the state as trained, before the best weights return
+            self.checkpoint(self)
         if self.evaluate is not None:
             steps = self.history["val_step"]
             if not steps or self.step > steps[-1]:
                 self._evaluate()  # the final weights are a candidate too
             if self.keep_best and self._best is not None:
                 self.model.load_state_dict(self._best)
-        if self.checkpoint is not None:
-            self.checkpoint(self)
-        self.finished = True
         return self
 
     @contextmanager
@@ -486,6 +483,8 @@ class TrainingLoop:
             "elapsed": time.perf_counter() - self.start_time,
             "train_time": self.train_time,
             "train_cpu_time": self.train_cpu_time,
+            # a run that ended on its own stays ended when resumed (not one that was cut short)
+            "stopped": self.stop_reason if self.finished else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -503,3 +502,5 @@ class TrainingLoop:
         self._snapshot = None
         if self.max_recoveries is not None:
             self._take_snapshot()
+        if state.get("stopped") in ("no_improvement", "diverged"):
+            self.stop_reason, self.finished = state["stopped"], True

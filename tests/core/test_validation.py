@@ -35,7 +35,7 @@ def test_wrong_input_shape(name):
 
 
 def test_constructor_options():
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="activation='bogus' is not known"):
         MGradNetM(2, activation="bogus")
     with pytest.raises(ValueError, match="not monotone"):
         MGradNetC(2, activation="sin")
@@ -59,5 +59,5 @@ def test_model_for_budget_is_the_largest_width_within_budget(name, dim, budget):
 def test_model_for_budget_errors():
     with pytest.raises(ValueError, match="too small"):
         model_for_budget("mgradnet-m", 100, 10)
-    with pytest.raises(ValueError, match="model must be one of"):
+    with pytest.raises(ValueError, match="model='resnet' is not known"):
         model_for_budget("resnet", 2, 1000)

@@ -24,9 +24,10 @@ Example:
     True
 """
 
+from ot_gradnets._deprecation import deprecated_attributes
 from ot_gradnets.core.fields._bench import (
     AFFINE,
-    BASELINES,
+    BASELINE_NAMES,
     GRADNETS,
     INIT_POINTS,
     INITS,
@@ -39,8 +40,8 @@ from ot_gradnets.core.fields._bench import (
 from ot_gradnets.core.fields._fit import (
     PROTOCOLS,
     SCHEDULES,
+    FieldLRSelection,
     FitResult,
-    LRSearchResult,
     fit_affine,
     fit_field,
     refine_lbfgs,
@@ -48,7 +49,7 @@ from ot_gradnets.core.fields._fit import (
 )
 from ot_gradnets.core.fields._metrics import error_db, error_map, field_error_db, squared_error
 from ot_gradnets.core.fields._report import PAPER_RESULTS, markdown_table, read_rows, summarize
-from ot_gradnets.core.fields._runner import SUITES, BenchResult, run_benchmark
+from ot_gradnets.core.fields._runner import SUITES, BenchSummary, run_benchmark
 from ot_gradnets.core.fields._targets import (
     TARGETS,
     ConvexPolynomial2D,
@@ -62,7 +63,7 @@ from ot_gradnets.core.fields._targets import (
 
 __all__ = [
     "AFFINE",
-    "BASELINES",
+    "BASELINE_NAMES",
     "GRADNETS",
     "INITS",
     "INIT_POINTS",
@@ -73,10 +74,10 @@ __all__ = [
     "SUITES",
     "SUITE_TARGETS",
     "TARGETS",
-    "BenchResult",
+    "BenchSummary",
     "ConvexPolynomial2D",
+    "FieldLRSelection",
     "FitResult",
-    "LRSearchResult",
     "NonConvex2D",
     "PolyMax",
     "Recipe",
@@ -99,3 +100,14 @@ __all__ = [
     "squared_error",
     "summarize",
 ]
+
+# Old names, kept for one release (#13): the Hamiltonian subpackage and the transport package
+# had objects of the same names and other types.
+__getattr__ = deprecated_attributes(
+    __name__,
+    {
+        "BASELINES": ("BASELINE_NAMES", BASELINE_NAMES),
+        "BenchResult": ("BenchSummary", BenchSummary),
+        "LRSearchResult": ("FieldLRSelection", FieldLRSelection),
+    },
+)

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._registry import check_choice, lookup
 from ot_gradnets.core._budget import MODELS, model_for_budget
 from ot_gradnets.core.fields._fit import PROTOCOLS, FitResult, fit_field, refine_lbfgs
 from ot_gradnets.core.fields._targets import Target
 
 __all__ = [
     "AFFINE",
-    "BASELINES",
+    "BASELINE_NAMES",
     "GRADNETS",
     "INITS",
     "INIT_POINTS",
@@ -36,8 +37,9 @@ __all__ = [
 
 #: The gradient networks of the benchmark.
 GRADNETS = ("mgradnet-c", "mgradnet-m", "gradnet-c", "gradnet-m")
-#: The trained baselines.
-BASELINES = ("icnn", "potential-mlp", "mlp-field")
+#: The trained baselines, by their :data:`~ot_gradnets.core.MODELS` names (a tuple of names;
+#: :data:`ot_gradnets.transport.BASELINES` is another thing, a registry of transport maps).
+BASELINE_NAMES = ("icnn", "potential-mlp", "mlp-field")
 #: Closed-form reference (no training): the symmetrised least-squares affine field.
 AFFINE = "affine-lstsq"
 
@@ -251,7 +253,7 @@ def _build(
     else:
         kwargs.pop("width", None)
         model = model_for_budget(name, dim, budget, **kwargs)
-    INITS[recipe.init](model, x_init)
+    lookup(INITS, recipe.init, "init")(model, x_init)
     return model
 
 
@@ -327,16 +329,11 @@ def _fit_2d(
 def _as_recipe(recipe: str | Recipe) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe={recipe!r} is not known; choose one of {sorted(RECIPES)}.")
-    return RECIPES[recipe]
+    return lookup(RECIPES, recipe, "recipe")
 
 
 def _check_model(name: str) -> None:
-    if name not in (*GRADNETS, *BASELINES):
-        raise ValueError(
-            f"model {name!r} is not built by the benchmark; choose from {[*GRADNETS, *BASELINES]}."
-        )
+    check_choice(name, (*GRADNETS, *BASELINE_NAMES), "model")
 
 
 def _default_budget(name: str, dim: int, suite: str) -> int:
@@ -366,7 +363,7 @@ def build_model(
     learnable activations. The recipe's initialisation (:data:`INITS`) is applied last.
 
     Args:
-        name: a model of :data:`GRADNETS` or :data:`BASELINES`.
+        name: a model of :data:`GRADNETS` or :data:`BASELINE_NAMES`.
         dim: input dimension (2 for ``paper-2d``).
         recipe: a name of :data:`RECIPES` or a :class:`Recipe`; its overrides for ``suite`` and
             ``name`` apply (:meth:`Recipe.for_run`; a recipe without ``overrides`` is used as
@@ -390,8 +387,7 @@ def build_model(
         (94, 100)
     """
     _check_model(name)
-    if suite not in SUITE_TARGETS:
-        raise ValueError(f"suite={suite!r} is not known; choose one of {sorted(SUITE_TARGETS)}.")
+    check_choice(suite, SUITE_TARGETS, "suite")
     if suite == "paper-2d" and dim != 2:
         raise ValueError(f"the paper-2d suite is 2-D, got dim={dim!r}.")
     run = _as_recipe(recipe).for_run(suite, name)
@@ -430,7 +426,7 @@ def fit_paper_2d(
     :func:`refine_lbfgs` on the first ``lbfgs_points`` training points.
 
     Args:
-        name: a model of :data:`GRADNETS` or :data:`BASELINES`.
+        name: a model of :data:`GRADNETS` or :data:`BASELINE_NAMES`.
         target: a 2-D target (``make_target("convex-2d")`` or ``"nonconvex-2d"``).
         recipe: a name of :data:`RECIPES` or a :class:`Recipe` (its ``paper-2d`` overrides
             apply, as in :func:`build_model`).

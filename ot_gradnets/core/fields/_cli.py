@@ -5,21 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
+from ot_gradnets._cli_common import add_common_arguments, add_list_argument, defaults_of
+from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets.core.fields._bench import RECIPES
 from ot_gradnets.core.fields._runner import SUITES, run_benchmark
-
-
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v]
-
-
-def _names(text: str) -> list[str]:
-    return [v for v in text.split(",") if v]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -64,42 +53,33 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         choices=[*SUITES, "all"],
         help="which suite (default paper-2d)",
     )
-    p.add_argument("--quick", action="store_true", help="tiny sizes; runs in seconds")
-    p.add_argument("--out", default="out/fields", help="output directory (default out/fields)")
+    defaults = defaults_of(run_benchmark)
+    add_common_arguments(
+        p, out="out/fields", quick="tiny sizes; runs in seconds", seed=None, verbose="progress bars"
+    )
     p.add_argument(
         "--trials",
         type=int,
         default=None,
         help="trials per model (default 5 for paper-2d, 1 otherwise)",
     )
-    p.add_argument(
-        "--dims",
-        type=_ints,
-        default=None,
-        help="comma-separated dimensions for polymax/highdim (default 2,32,256,1024)",
+    add_list_argument(
+        p, "--dims", type=int, help="dimensions for polymax/highdim (default 2 32 256 1024)"
     )
-    p.add_argument(
-        "--models",
-        type=_names,
-        default=None,
-        help="comma-separated model names (default: every applicable one)",
-    )
-    p.add_argument(
+    add_list_argument(p, "--models", help="model names (default: every applicable one)")
+    add_list_argument(
+        p,
         "--recipe",
-        type=_names,
-        default=["paper"],
-        help=f"comma-separated recipes from {sorted(RECIPES)} (default paper)",
+        choices=sorted(RECIPES),
+        default=list(defaults["recipes"]),
+        help=f"recipes from {sorted(RECIPES)} (default {' '.join(defaults['recipes'])})",
     )
-    p.add_argument(
-        "--lrs",
-        type=_floats,
-        default=None,
-        help="override the candidate learning rates (polymax/highdim)",
+    add_list_argument(
+        p, "--lrs", type=float, help="override the candidate learning rates (polymax/highdim)"
     )
     p.add_argument(
         "--first-trial", type=int, default=0, help="index (seed) of the first trial (default 0)"
     )
-    add_threads_argument(p)
     p.add_argument(
         "--jobs",
         type=int,
@@ -113,5 +93,4 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         help="keep the rows an earlier (killed or finished) run wrote to --out and fit only the "
         "missing ones; the same command picks up where it stopped",
     )
-    p.add_argument("--verbose", action="store_true", help="progress bars")
     p.set_defaults(func=_run)

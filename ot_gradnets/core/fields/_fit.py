@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core._training import SCHEDULES, TrainingLoop
@@ -35,8 +36,8 @@ from ot_gradnets.core.fields._targets import Target
 __all__ = [
     "PROTOCOLS",
     "SCHEDULES",
+    "FieldLRSelection",
     "FitResult",
-    "LRSearchResult",
     "fit_affine",
     "fit_field",
     "refine_lbfgs",
@@ -72,7 +73,8 @@ PROTOCOLS: dict[str, dict[str, object]] = {
 
 @dataclass
 class FitResult:
-    """What :func:`fit_field` returns.
+    """What :func:`fit_field` returns (the Hamiltonian analogue is
+    :class:`~ot_gradnets.core.hamiltonian.DynamicsFitResult`).
 
     Attributes:
         model: the fitted model (the same object that was passed in, trained in place; with
@@ -98,8 +100,9 @@ class FitResult:
 
 
 @dataclass
-class LRSearchResult:
-    """What :func:`select_lr` returns.
+class FieldLRSelection:
+    """What :func:`select_lr` returns (the Hamiltonian analogue is
+    :class:`~ot_gradnets.core.hamiltonian.DynamicsLRSelection`).
 
     Attributes:
         best: the fit with the lowest validation error.
@@ -196,8 +199,7 @@ def fit_field(
     batch_size = check_positive_int(batch_size, "batch_size")
     lr = check_nonnegative_float(lr, "lr")
     weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule={schedule!r} is not known; choose one of {sorted(SCHEDULES)}.")
+    check_choice(schedule, SCHEDULES, "schedule")
     if not isinstance(target, Target):
         raise TypeError(f"target must be a Target, got {type(target).__name__}.")
     ref = _reference(model)
@@ -436,7 +438,7 @@ def select_lr(
     seed: int = 0,
     verbose: bool = False,
     **fit_kwargs: object,
-) -> LRSearchResult:
+) -> FieldLRSelection:
     r"""Fit one model per learning rate and keep the best on the validation set.
 
     Every candidate starts from the same initialisation (``make_model()`` called under
@@ -454,7 +456,7 @@ def select_lr(
             ``n_train``, ``x_val``, ...).
 
     Returns:
-        A :class:`LRSearchResult`; ``.best.model`` is the selected fitted model (a NaN
+        A :class:`FieldLRSelection`; ``.best.model`` is the selected fitted model (a NaN
         validation error ranks last).
 
     Example:
@@ -480,7 +482,7 @@ def select_lr(
             fit_field(model, target, lr=lr, generator=gen, verbose=verbose, **fit_kwargs)
         )
     best = min(results, key=lambda r: math.inf if math.isnan(r.val_db) else r.val_db)
-    return LRSearchResult(best=best, results=results)
+    return FieldLRSelection(best=best, results=results)
 
 
 def fit_affine(

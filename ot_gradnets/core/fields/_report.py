@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ot_gradnets.core.fields._bench import AFFINE, BASELINES
+from ot_gradnets.core.fields._bench import AFFINE, BASELINE_NAMES
 
 __all__ = [
     "PAPER_RESULTS",
@@ -80,11 +80,11 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             h["test_db"]
             for h in out
             if (h["suite"], h["target"], h["dim"]) == (g["suite"], g["target"], g["dim"])
-            and (h["model"] in BASELINES or h["model"] == AFFINE)
+            and (h["model"] in BASELINE_NAMES or h["model"] == AFFINE)
         ]
         g["vs_best_baseline"] = (
             None
-            if not base or g["model"] in BASELINES or g["model"] == AFFINE
+            if not base or g["model"] in BASELINE_NAMES or g["model"] == AFFINE
             else g["test_db"] - min(base)
         )
     return out

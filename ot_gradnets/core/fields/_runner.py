@@ -31,11 +31,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._registry import check_choice
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._budget import count_parameters
 from ot_gradnets.core.fields._bench import (
     AFFINE,
-    BASELINES,
+    BASELINE_NAMES,
     GRADNETS,
     INIT_POINTS,
     RECIPES,
@@ -55,23 +56,23 @@ from ot_gradnets.core.fields._report import (
 )
 from ot_gradnets.core.fields._targets import Target, make_target
 
-__all__ = ["SUITES", "BenchResult", "run_benchmark"]
+__all__ = ["SUITES", "BenchSummary", "run_benchmark"]
 
 
 def _models_for(target: Target, suite: str) -> tuple[str, ...]:
     """Default models of a target: monotone ones only where the target is convex."""
     if suite == "paper-2d":
         if target.is_convex:
-            return ("mgradnet-c", "mgradnet-m", *BASELINES)
+            return ("mgradnet-c", "mgradnet-m", *BASELINE_NAMES)
         return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field")
     if target.is_convex:
-        return (*GRADNETS, *BASELINES, AFFINE)
+        return (*GRADNETS, *BASELINE_NAMES, AFFINE)
     return ("gradnet-c", "gradnet-m", "potential-mlp", "mlp-field", AFFINE)
 
 
 @dataclass
-class BenchResult:
-    """What :func:`run_benchmark` returns.
+class BenchSummary:
+    """What :func:`run_benchmark` returns: every row of the run, the files written, the time.
 
     Attributes:
         rows: one dict per (target, dim, model, recipe, trial), the CSV's rows.
@@ -362,7 +363,7 @@ def run_benchmark(
     first_trial: int = 0,
     jobs: int = 1,
     resume: bool = False,
-) -> BenchResult:
+) -> BenchSummary:
     """Run a benchmark suite and write its tables and figures to ``out``.
 
     Args:
@@ -391,25 +392,16 @@ def run_benchmark(
             this call's; the ``fit_s`` column keeps every fit's.
 
     Returns:
-        A :class:`BenchResult`.
+        A :class:`BenchSummary`.
 
     Raises:
         ValueError: on an unknown suite, recipe or model.
     """
-    names = list(SUITES) if suite == "all" else [suite]
-    for s in names:
-        if s not in SUITES:
-            raise ValueError(
-                f"suite={suite!r} is not known; choose one of {sorted(SUITES) + ['all']}."
-            )
+    names = list(SUITES) if suite == "all" else [check_choice(suite, [*SUITES, "all"], "suite")]
     for r in recipes:
-        if r not in RECIPES:
-            raise ValueError(f"recipe={r!r} is not known; choose one of {sorted(RECIPES)}.")
-    if models is not None:
-        known = (*GRADNETS, *BASELINES, AFFINE)
-        bad = [m for m in models if m not in known]
-        if bad:
-            raise ValueError(f"models {bad} are not benchmarked; choose from {list(known)}.")
+        check_choice(r, RECIPES, "recipe")
+    for m in models or ():
+        check_choice(m, (*GRADNETS, *BASELINE_NAMES, AFFINE), "model")
     if trials is not None:
         trials = check_positive_int(trials, "trials")
     jobs = check_positive_int(jobs, "jobs")
@@ -450,7 +442,7 @@ def run_benchmark(
             s, writer.rows, extra.get("maps"), cfg.recipes, out, quick, t0, len(carried)
         )
         all_rows += writer.rows
-    return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)
+    return BenchSummary(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)
 
 
 def _check_settings(out: Path, quick: bool, lrs: Sequence[float] | None, resume: bool) -> None:
@@ -550,7 +542,7 @@ def _run_sharded(
     jobs: int,
     kwargs: dict[str, Any],
     resume: bool = False,
-) -> BenchResult:
+) -> BenchSummary:
     """Run :func:`run_benchmark` on ``jobs`` shards of the models in parallel, then merge.
 
     Each shard resumes from the rows handed to it: with ``resume``, the earlier run's rows of
@@ -567,7 +559,7 @@ def _run_sharded(
         for tname in SUITE_TARGETS[s]:
             for m in _models_for(make_target(tname, 2), s):
                 runs[m] = runs.get(m, 0) + 1
-    todo = [m for m in (models or (*GRADNETS, *BASELINES, AFFINE)) if runs.get(m)]
+    todo = [m for m in (models or (*GRADNETS, *BASELINE_NAMES, AFFINE)) if runs.get(m)]
     suite = names[0] if len(names) == 1 else "all"
     if not todo:  # none of the models runs in these suites: the plain path writes empty files
         return run_benchmark(suite, out, models=models, jobs=1, **kwargs)
@@ -622,4 +614,4 @@ def _run_sharded(
             torch.save(maps, out / f"fields_{s}_heatmaps.pt")
         files += _report(s, rows, maps, recipes, out, kwargs["quick"], start, len(carried[s][0]))
         all_rows += rows
-    return BenchResult(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)
+    return BenchSummary(rows=all_rows, files=files, wall_time_s=time.perf_counter() - start)

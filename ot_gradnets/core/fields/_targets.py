@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._registry import lookup
 from ot_gradnets._validation import check_last_dim, check_positive_int
 
 __all__ = [
@@ -495,10 +496,4 @@ def make_target(name: str, dim: int = 2, **kwargs: object) -> Target:
         >>> make_target("polymax", dim=8).norm_constant > 0
         True
     """
-    try:
-        cls = TARGETS[name]
-    except KeyError:
-        raise ValueError(
-            f"target={name!r} is not a registered target; choose one of {sorted(TARGETS)}."
-        ) from None
-    return cls(dim, **kwargs)  # type: ignore[arg-type]
+    return lookup(TARGETS, name, "target")(dim, **kwargs)  # type: ignore[arg-type]

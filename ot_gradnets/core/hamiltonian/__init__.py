@@ -8,13 +8,15 @@ the systems with exact Hamiltonians and ground truth, the learned fields and the
 
 Example:
     >>> import torch
-    >>> from ot_gradnets.core.hamiltonian import make_dataset, make_hamiltonian_model, fit_field
+    >>> from ot_gradnets.core.hamiltonian import make_dataset, make_hamiltonian_model, fit_dynamics
     >>> data = make_dataset("mass-spring", n_trajectories=6, n_points=10, noise_std=0.0)
     >>> model = make_hamiltonian_model("gradnet-m", 2, budget=200, num_modules=2)
-    >>> res = fit_field(model, data.train_states, data.train_derivatives, n_steps=5)
+    >>> res = fit_dynamics(model, data.train_states, data.train_derivatives, n_steps=5)
     >>> res.steps
     [0, 5]
 """
+
+from ot_gradnets._deprecation import deprecated_attributes
 
 from ._bench import (
     DEFAULT_LR_GRID,
@@ -56,7 +58,14 @@ from ._systems import (
     make_system,
     symplectic_matrix,
 )
-from ._train import FitResult, LRSelection, fit_field, fit_fields, predict_field, select_lr
+from ._train import (
+    DynamicsFitResult,
+    DynamicsLRSelection,
+    fit_dynamics,
+    fit_dynamics_models,
+    predict_field,
+    select_lr,
+)
 
 __all__ = [
     "HamiltonianSystem",
@@ -88,11 +97,11 @@ __all__ = [
     "energy_mse",
     "relative_energy_drift",
     "trajectory_error",
-    "FitResult",
-    "fit_field",
-    "fit_fields",
+    "DynamicsFitResult",
+    "fit_dynamics",
+    "fit_dynamics_models",
     "predict_field",
-    "LRSelection",
+    "DynamicsLRSelection",
     "select_lr",
     "BenchRow",
     "ModelSpec",
@@ -102,3 +111,16 @@ __all__ = [
     "DEFAULT_MODEL_KWARGS",
     "FLOOR_LABEL",
 ]
+
+# Old names, kept for one release (#13): ``fit_field`` and ``FitResult`` were also the names of
+# the gradient-field regression's function and result (``ot_gradnets.core.fields``), with another
+# signature and other fields.
+__getattr__ = deprecated_attributes(
+    __name__,
+    {
+        "fit_field": ("fit_dynamics", fit_dynamics),
+        "fit_fields": ("fit_dynamics_models", fit_dynamics_models),
+        "FitResult": ("DynamicsFitResult", DynamicsFitResult),
+        "LRSelection": ("DynamicsLRSelection", DynamicsLRSelection),
+    },
+)

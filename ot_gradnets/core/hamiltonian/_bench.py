@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from ot_gradnets._deprecation import renamed_keywords
+from ot_gradnets._registry import check_choice
 from ot_gradnets.core._budget import count_parameters
 
 from ._data import HamiltonianDataset, make_dataset
@@ -40,7 +42,7 @@ from ._integrators import INTEGRATORS, rollout
 from ._metrics import energy_mse, relative_energy_drift, trajectory_error
 from ._models import HamiltonianField, make_hamiltonian_model
 from ._systems import SYSTEMS, make_system
-from ._train import FitResult, LRSelection, fit_fields, select_lr
+from ._train import DynamicsFitResult, DynamicsLRSelection, fit_dynamics_models, select_lr
 
 __all__ = [
     "ModelSpec",
@@ -231,6 +233,7 @@ def _rollouts(
     }
 
 
+@renamed_keywords(val_fraction="validation_fraction")
 def run_benchmark(
     systems: Sequence[str] = ("two-body", "spring-chain"),
     models: Sequence[str | ModelSpec] = ("hnn", "gradnet-m", "mlp"),
@@ -247,7 +250,7 @@ def run_benchmark(
     seed: int = 0,
     lr_grid: Sequence[float] = DEFAULT_LR_GRID,
     probe_steps: int = 1000,
-    val_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
     figures: bool = True,
     verbose: bool = False,
 ) -> list[BenchRow]:
@@ -259,7 +262,7 @@ def run_benchmark(
             accuracy defines the time-to-reach columns, and whose parameter count is the budget
             of the others when ``budget`` is ``None``. A spec with ``lr=auto`` gets the
             candidate of ``lr_grid`` with the best validation score of :func:`select_lr`
-            (``probe_steps`` steps each, the last ``val_fraction`` of the training
+            (``probe_steps`` steps each, a ``validation_fraction`` of the training
             trajectories held out, same seed, batch size and initialisation as the final
             model); the test split is not used for it.
         out_dir: output folder (created).
@@ -273,7 +276,9 @@ def run_benchmark(
         seed: seed of data, initialisation, minibatches and the validation split.
         lr_grid: candidate learning rates of ``lr=auto`` specs.
         probe_steps: training steps of each learning-rate probe.
-        val_fraction: fraction of the training trajectories held out by the probes.
+        validation_fraction: fraction of the training trajectories held out by the probes
+            (formerly ``val_fraction``, still accepted for one release with a
+            ``DeprecationWarning``).
         figures: whether to draw the figures (needs matplotlib).
         verbose: progress bars.
 
@@ -281,12 +286,8 @@ def run_benchmark(
         The rows also written to ``hamiltonian.csv``.
     """
     for name in systems:
-        if name not in SYSTEMS:
-            raise ValueError(f"systems must be in {sorted(SYSTEMS)}, got {name!r}.")
-    if rollout_method not in INTEGRATORS:
-        raise ValueError(
-            f"rollout_method must be one of {sorted(INTEGRATORS)}, got {rollout_method!r}."
-        )
+        check_choice(name, SYSTEMS, "system")
+    check_choice(rollout_method, INTEGRATORS, "rollout_method")
     specs = [m if isinstance(m, ModelSpec) else parse_model_spec(m) for m in models]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,7 @@ def run_benchmark(
             hnn_spec = next((s for s in specs if s.name == "hnn"), parse_model_spec("hnn"))
             sys_budget = count_parameters(_build(hnn_spec, dim, None))
         spec_budget = {s.label: budget if s.name == "hnn" else sys_budget for s in specs}
-        selections: dict[str, LRSelection] = {}
+        selections: dict[str, DynamicsLRSelection] = {}
         for spec in specs:
             if spec.lr == "auto":
                 selections[spec.label] = select_lr(
@@ -311,7 +312,7 @@ def run_benchmark(
                     n_steps=probe_steps,
                     batch_size=batch_size,
                     eval_every=eval_every,
-                    val_fraction=val_fraction,
+                    validation_fraction=validation_fraction,
                     seed=seed,
                     verbose=verbose,
                 )
@@ -324,7 +325,7 @@ def run_benchmark(
         for spec in specs:
             torch.manual_seed(seed)
             trained[spec.label] = _build(spec, dim, spec_budget[spec.label])
-        fits: dict[str, FitResult] = fit_fields(
+        fits: dict[str, DynamicsFitResult] = fit_dynamics_models(
             trained,
             data.train_states,
             data.train_derivatives,

@@ -6,7 +6,8 @@ import argparse
 import time
 from typing import Any
 
-from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
+from ot_gradnets._cli_common import add_common_arguments, add_list_argument, defaults_of, given
+from ot_gradnets._threads import resolve_threads, thread_limit
 
 from ._bench import DEFAULT_LR_GRID, run_benchmark
 from ._integrators import INTEGRATORS
@@ -38,26 +39,17 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         if args.quick
         else ["hnn", "gradnet-m:lr=auto", "mlp:lr=auto"]
     )
-    opts: dict[str, Any] = {
-        "n_steps": args.steps,
-        "eval_every": args.eval_every,
-        "n_trajectories": args.trajectories,
-        "n_rollouts": args.rollouts,
-        "horizon_factor": args.horizon,
-        "step_size": args.step_size,
-        "probe_steps": args.probe_steps,
-    }
-    if args.quick:
-        opts = {k: (v if v is not None else _QUICK[k]) for k, v in opts.items()}
-    defaults = {
-        "n_steps": 10_000,
-        "eval_every": 100,
-        "n_rollouts": 16,
-        "horizon_factor": 10.0,
-        "step_size": 0.05,
-        "probe_steps": 1000,
-    }
-    opts = {k: (v if v is not None else defaults.get(k)) for k, v in opts.items()}
+    # flags left out pass nothing: run_benchmark's own defaults apply (or --quick's sizes)
+    opts = {**(_QUICK if args.quick else {}), **given(
+        args,
+        n_steps="steps",
+        eval_every="eval_every",
+        n_trajectories="trajectories",
+        n_rollouts="rollouts",
+        horizon_factor="horizon",
+        step_size="step_size",
+        probe_steps="probe_steps",
+    )}  # fmt: skip
     tic = time.perf_counter()
     rows = run_benchmark(
         systems=systems,
@@ -68,7 +60,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         rollout_method=args.rollout_method,
         seed=args.seed,
         lr_grid=args.lr_grid,
-        val_fraction=args.val_fraction,
+        validation_fraction=args.validation_fraction,
         figures=not args.no_figures,
         verbose=args.verbose,
         **opts,
@@ -94,74 +86,101 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         "HNN's per-coordinate MSE), step time, time to reach HNN's accuracy, energy MSE, energy "
         "drift and trajectory error of long rollouts. Writes hamiltonian.md/.csv and figures.",
     )
-    p.add_argument(
+    defaults = defaults_of(run_benchmark)
+    add_list_argument(
+        p,
         "--systems",
-        nargs="+",
         choices=sorted(SYSTEMS),
-        default=None,
         help="systems (default two-body spring-chain; quick: mass-spring pendulum)",
     )
-    p.add_argument(
+    add_list_argument(
+        p,
         "--models",
-        nargs="+",
-        default=None,
+        commas=False,
         help="model specs NAME[:key=value,...], e.g. gradnet-m:num_modules=32,lr=1e-2; "
         "lr=auto selects the learning rate from --lr-grid on trajectories held out of the "
         "training split (names: hnn, mlp, and the core MODELS); default hnn gradnet-m:lr=auto "
         "mlp:lr=auto",
     )
-    p.add_argument(
+    add_list_argument(
+        p,
         "--lr-grid",
         type=float,
-        nargs="+",
         default=list(DEFAULT_LR_GRID),
-        help="candidate learning rates of lr=auto models (default 1e-3 3e-3 1e-2)",
+        help="candidate learning rates of lr=auto models (default "
+        + " ".join(f"{v:g}" for v in DEFAULT_LR_GRID)
+        + ")",
     )
     p.add_argument(
         "--probe-steps",
         type=int,
         default=None,
-        help="training steps of each learning-rate probe (default 1000; quick: 20)",
+        help=f"training steps of each learning-rate probe (default {defaults['probe_steps']}; "
+        f"quick: {_QUICK['probe_steps']})",
     )
     p.add_argument(
-        "--val-fraction",
+        "--validation-fraction",
+        "--val-fraction",  # the earlier spelling
         type=float,
         default=0.2,
         help="fraction of the training trajectories held out to select lr=auto (default 0.2)",
     )
-    p.add_argument("--quick", action="store_true", help="tiny run for tests (seconds)")
-    p.add_argument("--out", default="out/hamiltonian", help="output folder")
+    add_common_arguments(
+        p,
+        out=str(defaults["out_dir"]),
+        quick="tiny run for tests (seconds)",
+        verbose="progress bars",
+    )
     p.add_argument(
         "--budget",
         type=int,
         default=None,
         help="parameter budget (default: the HNN model's parameter count)",
     )
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 10000)")
-    p.add_argument("--batch-size", type=int, default=200, help="batch size (default 200)")
-    p.add_argument("--eval-every", type=int, default=None, help="evaluation interval (100)")
+    p.add_argument(
+        "--steps", type=int, default=None, help=f"training steps (default {defaults['n_steps']})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"],
+        help=f"batch size (default {defaults['batch_size']})",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help=f"evaluation interval (default {defaults['eval_every']})",
+    )
     p.add_argument(
         "--trajectories",
         type=int,
         default=None,
         help="number of trajectories (default: the system's protocol)",
     )
-    p.add_argument("--rollouts", type=int, default=None, help="test rollouts (default 16)")
+    p.add_argument(
+        "--rollouts",
+        type=int,
+        default=None,
+        help=f"test rollouts (default {defaults['n_rollouts']})",
+    )
     p.add_argument(
         "--horizon",
         type=float,
         default=None,
-        help="rollout horizon in training windows (default 10)",
+        help=f"rollout horizon in training windows (default {defaults['horizon_factor']:g})",
     )
     p.add_argument(
         "--rollout-method",
-        default="implicit-midpoint",
+        default=defaults["rollout_method"],
         choices=sorted(INTEGRATORS),
-        help="integrator of the rollouts (default implicit-midpoint)",
+        help=f"integrator of the rollouts (default {defaults['rollout_method']})",
     )
-    p.add_argument("--step-size", type=float, default=None, help="integrator step (0.05)")
-    p.add_argument("--seed", type=int, default=0)
-    add_threads_argument(p)
+    p.add_argument(
+        "--step-size",
+        type=float,
+        default=None,
+        help=f"integrator step (default {defaults['step_size']})",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--verbose", action="store_true", help="progress bars")
     p.set_defaults(func=_run)

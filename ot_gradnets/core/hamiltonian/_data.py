@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 
 from ._systems import HamiltonianSystem, make_system
@@ -135,19 +136,22 @@ def make_dataset(
     )
 
 
+@renamed_keywords(val_fraction="validation_fraction")
 def split_validation(
-    data: HamiltonianDataset, val_fraction: float = 0.2, seed: int = 0
+    data: HamiltonianDataset, validation_fraction: float = 0.2, seed: int = 0
 ) -> HamiltonianDataset:
     r"""Hold out whole *training* trajectories as a validation set, for model selection.
 
-    A seeded random ``round(val_fraction * B_train)`` of the training trajectories (at least one,
-    at most ``B_train - 1``) is held out **by trajectory**, so no validation state lies on an
-    orbit seen in training. Only the ``train_*`` fields of ``data`` are read: the test split never
-    enters model selection.
+    A seeded random ``round(validation_fraction * B_train)`` of the training trajectories (at
+    least one, at most ``B_train - 1``) is held out **by trajectory**, so no validation state
+    lies on an orbit seen in training. Only the ``train_*`` fields of ``data`` are read: the
+    test split never enters model selection.
 
     Args:
         data: a dataset from :func:`make_dataset`.
-        val_fraction: fraction of the training trajectories held out, in ``(0, 1)``.
+        validation_fraction: fraction of the training trajectories held out, in ``(0, 1)``
+            (formerly ``val_fraction``, still accepted for one release with a
+            ``DeprecationWarning``).
         seed: seed of the held-out choice.
 
     Returns:
@@ -162,9 +166,9 @@ def split_validation(
         >>> val.train_trajectories.shape[0], val.test_trajectories.shape[0]
         (4, 2)
     """
-    frac = float(val_fraction)
+    frac = float(validation_fraction)
     if not 0.0 < frac < 1.0:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}.")
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}.")
     traj = data.train_trajectories
     n, n_pts, dim = traj.shape
     if n < 2:

@@ -30,6 +30,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ot_gradnets._registry import check_choice
+
 from ._systems import apply_j
 
 __all__ = [
@@ -236,8 +238,7 @@ def integrate(
         >>> out.shape, round(float(out[0, -1, 0]), 6)  # cos(1)
         (torch.Size([1, 3, 2]), 0.540302)
     """
-    if method not in INTEGRATORS:
-        raise ValueError(f"method must be one of {sorted(INTEGRATORS)}, got {method!r}.")
+    check_choice(method, INTEGRATORS, "method")
     if not isinstance(s0, Tensor) or s0.ndim == 0 or s0.shape[-1] % 2:
         raise ValueError(
             "s0 must be a tensor of shape (*, 2n) with an even last dimension, got "

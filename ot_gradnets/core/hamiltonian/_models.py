@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._registry import unknown_name
 from ot_gradnets._validation import check_last_dim, check_positive_int
 
 from ._systems import apply_j
@@ -149,13 +150,10 @@ def make_hamiltonian_model(
     from ot_gradnets.core import MODELS, GradientSum, QuadraticGradient, model_for_budget
 
     check_positive_int(dim, "dim")
-    base = name[: -len(_QUADRATIC)] if name.endswith(_QUADRATIC) else name
+    base = name.removesuffix(_QUADRATIC) if isinstance(name, str) else name
+    if base not in (known := {**MODEL_NAMES, **MODELS}):  # the message quotes the whole name
+        raise unknown_name("model", name, known, f", optionally with the suffix {_QUADRATIC!r}")
     key = MODEL_NAMES.get(base, base)
-    if key not in MODELS:
-        valid = sorted(set(MODEL_NAMES) | set(MODELS))
-        raise ValueError(
-            f"name must be one of {valid}, optionally with the suffix {_QUADRATIC!r}; got {name!r}."
-        )
     quadratic = None
     if base != name:
         if not getattr(MODELS[key], "is_gradient", True):

@@ -11,7 +11,7 @@ import torch
 from ._data import HamiltonianDataset
 from ._models import HamiltonianField
 from ._systems import HamiltonianSystem
-from ._train import FitResult, predict_field
+from ._train import DynamicsFitResult, predict_field
 
 __all__ = ["plot_phase_portraits", "plot_energy", "plot_curves"]
 
@@ -121,7 +121,7 @@ def plot_energy(
     plt.close(fig)
 
 
-def plot_curves(fits: Mapping[str, FitResult], path: str | Path, title: str = "") -> None:
+def plot_curves(fits: Mapping[str, DynamicsFitResult], path: str | Path, title: str = "") -> None:
     """Test derivative error (dB) against training wall time for each model."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

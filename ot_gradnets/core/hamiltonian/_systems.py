@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ot_gradnets._registry import lookup
 from ot_gradnets._validation import check_positive_int
 
 __all__ = [
@@ -532,6 +533,4 @@ def make_system(name: str | HamiltonianSystem) -> HamiltonianSystem:
     """
     if isinstance(name, HamiltonianSystem):
         return name
-    if name not in SYSTEMS:
-        raise ValueError(f"system must be one of {sorted(SYSTEMS)}, got {name!r}.")
-    return SYSTEMS[name]()
+    return lookup(SYSTEMS, name, "system")()

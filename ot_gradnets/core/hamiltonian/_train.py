@@ -1,4 +1,11 @@
-r"""Fitting a learned vector field to (state, time-derivative) pairs."""
+r"""Fitting a learned vector field to (state, time-derivative) pairs.
+
+:func:`fit_dynamics` regresses a model on sampled *data* (pairs from trajectories), and
+:func:`fit_dynamics_models` trains several in lockstep; both return a :class:`DynamicsFitResult`
+with learning curves against training time. (:func:`ot_gradnets.core.fields.fit_field` is the
+other regression of the package: a network against a *known* gradient field it samples
+anywhere, returning a :class:`~ot_gradnets.core.fields.FitResult`.)
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core._training import TrainingLoop
@@ -16,12 +24,19 @@ from ot_gradnets.core._training import TrainingLoop
 from ._data import HamiltonianDataset, split_validation
 from ._metrics import derivative_error_db, derivative_mse
 
-__all__ = ["FitResult", "LRSelection", "fit_field", "fit_fields", "predict_field", "select_lr"]
+__all__ = [
+    "DynamicsFitResult",
+    "DynamicsLRSelection",
+    "fit_dynamics",
+    "fit_dynamics_models",
+    "predict_field",
+    "select_lr",
+]
 
 
 @dataclass
-class FitResult:
-    r"""What :func:`fit_field` measured.
+class DynamicsFitResult:
+    r"""What :func:`fit_dynamics` measured.
 
     Attributes:
         steps: optimiser steps at which the test error was evaluated (0 = before training).
@@ -90,7 +105,7 @@ def predict_field(model: nn.Module, states: Tensor, batch_size: int = 4096) -> T
 
 
 @threaded(lambda a: model_step_work(a["model"], a["batch_size"]))
-def fit_field(
+def fit_dynamics(
     model: nn.Module,
     states: Tensor,
     derivatives: Tensor,
@@ -103,9 +118,9 @@ def fit_field(
     eval_every: int = 200,
     generator: torch.Generator | None = None,
     verbose: bool = False,
-    callback: Callable[[int, FitResult], None] | None = None,
+    callback: Callable[[int, DynamicsFitResult], None] | None = None,
     threads: int | str = "auto",
-) -> FitResult:
+) -> DynamicsFitResult:
     r"""Regress ``model(s)`` on the time derivatives with Adam (HNN's training protocol).
 
     Each step draws ``batch_size`` pairs uniformly (with replacement across steps) and minimises
@@ -131,21 +146,21 @@ def fit_field(
             :func:`ot_gradnets.resolve_threads`).
 
     Returns:
-        A :class:`FitResult`; the model is trained in place.
+        A :class:`DynamicsFitResult`; the model is trained in place.
 
     Example:
         >>> from ot_gradnets.core import GradNetM
         >>> from ot_gradnets.core.hamiltonian import HamiltonianField, make_dataset
         >>> data = make_dataset("mass-spring", n_trajectories=6, n_points=10, noise_std=0.0)
         >>> model = HamiltonianField(GradNetM(2, width=8, num_modules=2))
-        >>> res = fit_field(model, data.train_states, data.train_derivatives,
-        ...                 data.test_states, data.test_derivatives, n_steps=20, eval_every=10,
-        ...                 generator=torch.Generator().manual_seed(0))
+        >>> res = fit_dynamics(model, data.train_states, data.train_derivatives,
+        ...                    data.test_states, data.test_derivatives, n_steps=20,
+        ...                    eval_every=10, generator=torch.Generator().manual_seed(0))
         >>> res.steps
         [0, 10, 20]
     """
     cb = None if callback is None else (lambda _name, step, res: callback(step, res))
-    return fit_fields(
+    return fit_dynamics_models(
         {"model": model},
         states,
         derivatives,
@@ -163,7 +178,7 @@ def fit_field(
 
 
 @threaded(lambda a: model_step_work(a["models"], a["batch_size"]))
-def fit_fields(
+def fit_dynamics_models(
     models: Mapping[str, nn.Module],
     states: Tensor,
     derivatives: Tensor,
@@ -176,23 +191,23 @@ def fit_fields(
     eval_every: int = 200,
     generator: torch.Generator | None = None,
     verbose: bool = False,
-    callback: Callable[[str, int, FitResult], None] | None = None,
+    callback: Callable[[str, int, DynamicsFitResult], None] | None = None,
     threads: int | str = "auto",
-) -> dict[str, FitResult]:
+) -> dict[str, DynamicsFitResult]:
     r"""Train several models in lockstep on the same minibatches, for fair timing.
 
     Step :math:`k` of every model uses the same batch, and the models' steps alternate, so on a
     machine whose load changes over time all models see the same conditions; step times (wall
-    clock and thread CPU time) are directly comparable. Each model follows :func:`fit_field`.
+    clock and thread CPU time) are directly comparable. Each model follows :func:`fit_dynamics`.
 
     Args:
         models: name -> model.
         lr: one learning rate, or one per model name.
         callback: called as ``callback(name, step, result)`` after every evaluation.
-        Others: as in :func:`fit_field`.
+        Others: as in :func:`fit_dynamics`.
 
     Returns:
-        name -> :class:`FitResult`.
+        name -> :class:`DynamicsFitResult`.
     """
     if not models:
         raise ValueError("models must hold at least one model.")
@@ -227,7 +242,7 @@ def fit_fields(
     batch: list[Tensor] = []  # this step's (states, derivatives), the same for every model
 
     def make_loop(name: str, model: nn.Module) -> TrainingLoop:
-        res = results[name] = FitResult()
+        res = results[name] = DynamicsFitResult()
 
         def loss(step: int) -> Tensor:
             return ((model(batch[0]) - batch[1]) ** 2).mean()
@@ -262,13 +277,13 @@ def fit_fields(
         res.n_parameters = sum(p.numel() for p in loop.params)
         return loop
 
-    results: dict[str, FitResult] = {}
+    results: dict[str, DynamicsFitResult] = {}
     loops = {name: make_loop(name, model) for name, model in models.items()}
     bar = None
     if verbose:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_steps, desc="fit_field")
+        bar = tqdm(total=n_steps, desc="fit_dynamics")
     for name, model in models.items():
         loops[name].start()
         model.train()
@@ -294,13 +309,15 @@ def fit_fields(
         res.stop_reason = loop.stop_reason
         res.step_time = loop.train_time / max(loop.step, 1)
         res.step_cpu_time = loop.train_cpu_time / max(loop.step, 1)
-        loop.warn_recoveries(f"fit_fields[{name}]", "Try a smaller lr.", RuntimeWarning, 2)
+        loop.warn_recoveries(f"fit_dynamics_models[{name}]", "Try a smaller lr.", RuntimeWarning, 2)
     return results
 
 
 @dataclass
-class LRSelection:
-    r"""What :func:`select_lr` measured.
+class DynamicsLRSelection:
+    r"""What :func:`select_lr` measured (the analogue of
+    :class:`~ot_gradnets.core.fields.FieldLRSelection` for data that are a fixed set of
+    trajectories).
 
     Attributes:
         lr: the selected learning rate.
@@ -311,7 +328,7 @@ class LRSelection:
         n_steps: steps of each probe.
         wall_time: training wall-clock seconds of all probes together (evaluation excluded).
         cpu_time: the same in CPU seconds.
-        results: candidate learning rate -> the probe's :class:`FitResult` (its ``test_*``
+        results: candidate learning rate -> the probe's :class:`DynamicsFitResult` (its ``test_*``
             fields hold the *validation* curve).
     """
 
@@ -321,9 +338,10 @@ class LRSelection:
     n_steps: int
     wall_time: float
     cpu_time: float
-    results: dict[float, FitResult] = field(default_factory=dict)
+    results: dict[float, DynamicsFitResult] = field(default_factory=dict)
 
 
+@renamed_keywords(val_fraction="validation_fraction")
 def select_lr(
     make_model: Callable[[], nn.Module],
     data: HamiltonianDataset,
@@ -331,17 +349,17 @@ def select_lr(
     n_steps: int = 1000,
     batch_size: int = 200,
     eval_every: int = 100,
-    val_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
     seed: int = 0,
     verbose: bool = False,
-) -> LRSelection:
+) -> DynamicsLRSelection:
     r"""Pick Adam's learning rate by short probes scored on held-out *training* trajectories.
 
     The training trajectories of ``data`` are split by trajectory (:func:`split_validation`,
     seeded by ``seed``); every candidate trains a fresh model, built by ``make_model()`` under
     ``torch.manual_seed(seed)`` (so all candidates start from the same weights, and the global
     generator is restored afterwards), for ``n_steps`` steps on the same minibatches of the kept
-    trajectories, in lockstep (:func:`fit_fields`). A candidate's score is its validation error
+    trajectories, in lockstep (:func:`fit_dynamics_models`). A candidate's score is its validation error
     averaged over the evaluations in the last quarter of the probe,
 
     .. math::
@@ -361,12 +379,14 @@ def select_lr(
         n_steps: steps of each probe.
         batch_size: pairs per step.
         eval_every: validation interval in steps.
-        val_fraction: fraction of the training trajectories held out for validation.
+        validation_fraction: fraction of the training trajectories held out for validation
+            (formerly ``val_fraction``, still accepted for one release with a
+            ``DeprecationWarning``).
         seed: seed of the split, the initialisation and the minibatches.
         verbose: progress bar.
 
     Returns:
-        An :class:`LRSelection`.
+        A :class:`DynamicsLRSelection`.
 
     Example:
         >>> from ot_gradnets.core import GradNetM
@@ -383,13 +403,13 @@ def select_lr(
     if len(set(grid)) != len(grid):
         raise ValueError(f"lrs must not repeat a value, got {list(lrs)!r}.")
     n_steps = check_positive_int(n_steps, "n_steps")
-    split = split_validation(data, val_fraction, seed=seed)
+    split = split_validation(data, validation_fraction, seed=seed)
     models = {}
     for lr in grid:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             models[repr(lr)] = make_model()
-    fits = fit_fields(
+    fits = fit_dynamics_models(
         models,
         split.train_states,
         split.train_derivatives,
@@ -409,7 +429,7 @@ def select_lr(
         score = sum(tail) / len(tail) if tail and res.stop_reason != "diverged" else math.inf
         scores.append(math.inf if math.isnan(score) else score)  # -inf: an exact fit
     best = min(range(len(grid)), key=lambda i: scores[i])
-    return LRSelection(
+    return DynamicsLRSelection(
         lr=grid[best],
         lrs=grid,
         val_db=scores,

@@ -134,7 +134,7 @@ def test_registry_and_errors():
         "ridge-convex",
         "ridge-nonconvex",
     }
-    with pytest.raises(ValueError, match="registered target"):
+    with pytest.raises(ValueError, match="target='nope' is not known"):
         make_target("nope")
     with pytest.raises(ValueError, match="dim must be 2"):
         make_target("convex-2d", 3)

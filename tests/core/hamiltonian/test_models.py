@@ -93,5 +93,7 @@ def test_make_model_at_budget(name):
 
 
 def test_make_model_rejects_unknown_name():
-    with pytest.raises(ValueError, match="name must be one of"):
+    with pytest.raises(ValueError, match="model='transformer' is not known; choose one of .*'hnn'"):
         make_hamiltonian_model("transformer", 4)
+    with pytest.raises(ValueError, match="model='transformer[+]quadratic' is not known"):
+        make_hamiltonian_model("transformer+quadratic", 4)

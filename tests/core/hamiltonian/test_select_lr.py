@@ -55,7 +55,7 @@ def test_split_validation_holds_out_whole_training_trajectories(data):
     assert torch.equal(again.test_trajectories, val.test_trajectories)
     other = split_validation(data, 0.25, seed=4)
     assert not torch.equal(other.test_trajectories, val.test_trajectories)
-    with pytest.raises(ValueError, match="val_fraction"):
+    with pytest.raises(ValueError, match="validation_fraction"):
         split_validation(data, 1.0)
 
 

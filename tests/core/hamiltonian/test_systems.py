@@ -147,5 +147,5 @@ def test_dataset_validation(kwargs, match):
 
 
 def test_unknown_system():
-    with pytest.raises(ValueError, match="system must be one of"):
+    with pytest.raises(ValueError, match="system='four-body' is not known"):
         make_system("four-body")

@@ -9,10 +9,10 @@ import torch
 
 from ot_gradnets.core import GradNetM, PotentialMLP
 from ot_gradnets.core.hamiltonian import (
-    FitResult,
+    DynamicsFitResult,
     HamiltonianField,
-    fit_field,
-    fit_fields,
+    fit_dynamics,
+    fit_dynamics_models,
     make_dataset,
     predict_field,
 )
@@ -30,7 +30,7 @@ def data():
 def test_fit_reduces_test_error(data, net):
     torch.manual_seed(0)
     model = HamiltonianField(net())
-    res = fit_field(
+    res = fit_dynamics(
         model,
         data.train_states,
         data.train_derivatives,
@@ -52,7 +52,7 @@ def test_fit_reduces_test_error(data, net):
 
 
 def test_fit_result_time_to_reach():
-    res = FitResult(steps=[0, 10, 20], wall_time=[0.0, 1.0, 2.0], test_db=[0.0, -5.0, -9.0])
+    res = DynamicsFitResult(steps=[0, 10, 20], wall_time=[0.0, 1.0, 2.0], test_db=[0.0, -5.0, -9.0])
     assert res.time_to_reach(-5.0) == 1.0 and res.steps_to_reach(-6.0) == 20.0
     assert math.isnan(res.time_to_reach(-20.0))
 
@@ -60,13 +60,13 @@ def test_fit_result_time_to_reach():
 def test_fit_validation(data):
     model = HamiltonianField(GradNetM(2, width=4, num_modules=2))
     with pytest.raises(ValueError, match="same number of rows"):
-        fit_field(model, data.train_states, data.train_derivatives[:-1])
+        fit_dynamics(model, data.train_states, data.train_derivatives[:-1])
     with pytest.raises(ValueError, match="both test_states and test_derivatives"):
-        fit_field(model, data.train_states, data.train_derivatives, data.test_states)
+        fit_dynamics(model, data.train_states, data.train_derivatives, data.test_states)
     with pytest.raises(ValueError, match="n_steps"):
-        fit_field(model, data.train_states, data.train_derivatives, n_steps=0)
+        fit_dynamics(model, data.train_states, data.train_derivatives, n_steps=0)
     with pytest.raises(ValueError, match="2 columns"):
-        fit_field(model, torch.zeros(5, 3), torch.zeros(5, 3))
+        fit_dynamics(model, torch.zeros(5, 3), torch.zeros(5, 3))
 
 
 def test_fit_fields_lockstep_and_lr_mapping(data):
@@ -75,7 +75,7 @@ def test_fit_fields_lockstep_and_lr_mapping(data):
         "a": HamiltonianField(GradNetM(2, width=4, num_modules=2)),
         "b": HamiltonianField(PotentialMLP(2, width=4, depth=1)),
     }
-    res = fit_fields(
+    res = fit_dynamics_models(
         models,
         data.train_states,
         data.train_derivatives,
@@ -86,4 +86,6 @@ def test_fit_fields_lockstep_and_lr_mapping(data):
     assert set(res) == {"a", "b"} and res["a"].steps == res["b"].steps == [0, 2, 4]
     assert all(r.step_cpu_time > 0 and len(r.cpu_time) == 3 for r in res.values())
     with pytest.raises(ValueError, match="one learning rate per model"):
-        fit_fields(models, data.train_states, data.train_derivatives, n_steps=2, lr={"a": 1e-2})
+        fit_dynamics_models(
+            models, data.train_states, data.train_derivatives, n_steps=2, lr={"a": 1e-2}
+        )
