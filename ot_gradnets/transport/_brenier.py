@@ -38,7 +38,14 @@ from ot_gradnets.core import (
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._gaussian import gaussian_map
 from ot_gradnets.transport._losses import LOSSES, make_loss
-from ot_gradnets.transport._persistence import load_map, save_map
+from ot_gradnets.transport._persistence import (
+    data_digest,
+    load_map,
+    read_checkpoint,
+    save_config,
+    save_map,
+    write_checkpoint,
+)
 from ot_gradnets.transport._samples import (
     SampleSource,
     as_source,
@@ -71,6 +78,8 @@ _CHECK_EVERY = 10  # steps between checks of the map's output scale
 _SNAPSHOT_EVERY = 100  # steps between snapshots of healthy weights
 _OUTPUT_GROWTH = 100.0  # mean |T(x)|^2 above this many times the target's: diverged
 _MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it diverged
+# settings a fit may change when it resumes from a checkpoint
+_RESUMABLE = ("checkpoint", "checkpoint_every", "verbose", "threads", "callback", "time_limit")
 
 
 class BrenierMap(TransformerMixin, BaseEstimator):
@@ -147,6 +156,12 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         threads: CPU threads for fitting and for each transform: an int, or ``"auto"`` (one
             thread for small steps, where more only wait on each other and collapse on a busy
             machine; one per idle core for large ones), see :func:`ot_gradnets.resolve_threads`.
+        checkpoint: a file to write the training state to every ``checkpoint_every`` steps
+            and at the end (atomically: a temporary file renamed over it), so that
+            ``fit(..., resume=True)`` continues a fit that was killed. It holds the network,
+            the optimiser, the schedule's step, the random generator, the best weights so far
+            and the loss's own state (the semi-dual's conjugate warm starts).
+        checkpoint_every: steps between checkpoints.
 
     Attributes:
         network_: the fitted gradient network, :math:`T = \nabla F`; with ``standardize`` a
@@ -212,6 +227,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         validation_interval: int = 100,
         standardize: bool = True,
         threads: int | str = "auto",
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 100,
     ) -> None:
         self.dim = dim
         self.network = network
@@ -237,6 +254,8 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         self.validation_interval = validation_interval
         self.standardize = standardize
         self.threads = threads
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------------------------------
     # validation and construction
@@ -291,6 +310,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                     f"{self.validation_fraction!r}."
                 )
             check_positive_int(self.validation_interval, "validation_interval")
+        check_positive_int(self.checkpoint_every, "checkpoint_every")
         if self.n_iter_no_change is not None:
             check_positive_int(self.n_iter_no_change, "n_iter_no_change")
             if self.validation_fraction is None:
@@ -375,6 +395,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         *,
         source_log_density: Callable[[Tensor], Tensor] | None = None,
         target_log_density: Callable[[Tensor], Tensor] | None = None,
+        resume: bool = False,
     ) -> BrenierMap:
         r"""Fit the map from source samples ``X`` to target samples ``Y``.
 
@@ -396,6 +417,11 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 (``loss="monge-ampere"``).
             target_log_density: :math:`\log q`, a callable ``(n, d) -> (n,)``, differentiable
                 (``loss="monge-ampere"``).
+            resume: continue from the ``checkpoint`` file if it exists (else start afresh).
+                With the same data, settings and seed, the resumed fit ends with the weights of
+                an uninterrupted one (for arrays and without a ``time_limit``, whose schedule
+                follows the clock; a sampler's own random stream is the caller's). The
+                checkpoint must come from the same settings and data.
 
         Returns:
             ``self``, fitted.
@@ -413,7 +439,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             )
         threads = resolve_threads(self.threads, self._step_work(probe[0].shape[1]))
         with thread_limit(threads):
-            self._fit_loop(net, loss_fn, gen, start, held_out, probe)
+            self._fit_loop(net, loss_fn, gen, start, held_out, probe, resume)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -558,6 +584,7 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         start: float,
         held_out: tuple[Tensor, Tensor | None] | None,
         probe: tuple[Tensor, float],
+        resume: bool = False,
     ) -> None:
         x_probe, reference = probe
 
@@ -599,6 +626,13 @@ class BrenierMap(TransformerMixin, BaseEstimator):
             callback=callback,
             progress=f"BrenierMap[{self.loss}]" if self.verbose else None,
         )
+        if self.checkpoint is not None:
+            fingerprint = self._fingerprint(loss_fn, x_probe)
+            path = Path(self.checkpoint)
+            loop.checkpoint = lambda lp: write_checkpoint(path, lp, gen, loss_fn, fingerprint)
+            loop.checkpoint_every = self.checkpoint_every
+            if resume and path.exists():
+                read_checkpoint(path, loop, gen, loss_fn, fingerprint)
         self.history_ = loop.history
         self.recoveries_ = loop.recoveries
         loop.run()
@@ -614,6 +648,14 @@ class BrenierMap(TransformerMixin, BaseEstimator):
         if held_out is not None:
             self.validation_scores_ = list(loop.history["val_score"])
             self.best_validation_score_, self.best_iter_ = loop.best_score, loop.best_step
+
+    def _fingerprint(self, loss_fn: Any, x_probe: Tensor) -> dict[str, Any]:
+        """What a checkpoint must share with this fit: the settings that shape training and
+        a digest of the (standardised) data."""
+        config = {k: v for k, v in save_config(self).items() if k not in _RESUMABLE}
+        source, target = loss_fn.source, loss_fn.target
+        data = [s.data for s in (source, target) if s is not None and s.size is not None]
+        return {"config": repr(sorted(config.items())), "data": data_digest(data, x_probe)}
 
     def _lr(self, dim: int) -> float:
         """Adam moves every weight by about ``lr`` per step, so a matrix changes by about

@@ -82,14 +82,20 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
     }
     names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth")
-    for name in (*names, "validation_fraction", "n_iter_no_change"):
+    for name in (
+        *names,
+        "validation_fraction",
+        "n_iter_no_change",
+        "checkpoint",
+        "checkpoint_every",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             kw[name] = value
     return kw
 
 
-def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = None) -> None:
+def _add_training_args(p: argparse.ArgumentParser) -> None:
     from ot_gradnets.transport._losses import LOSSES
 
     sample_losses = sorted(name for name, cls in LOSSES.items() if cls.needs_target_samples)
@@ -99,7 +105,11 @@ def _add_training_args(p: argparse.ArgumentParser, time_limit: float | None = No
     p.add_argument("--depth", type=int, default=None, help="modules / layers")
     p.add_argument("--max-iter", type=int, default=None, help="most optimisation steps")
     p.add_argument(
-        "--time-limit", type=float, default=time_limit, help="training budget in seconds"
+        "--time-limit",
+        type=float,
+        default=None,
+        help="training budget in seconds (default none: --max-iter steps; with a limit the "
+        "learning-rate schedule follows the clock, so seeded runs differ)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="samples per step")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
@@ -230,7 +240,7 @@ def fit(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         # the outcome is reported below, once, with the exit status
         warnings.filterwarnings("ignore", message="BrenierMap (recovered|diverged)")
-        tmap.fit(x.astype(dtype), y.astype(dtype))
+        tmap.fit(x.astype(dtype), y.astype(dtype), resume=args.resume)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     tmap.save(args.output)
     loss = tmap.history_["loss"][-1] if tmap.history_["loss"] else float("nan")
@@ -330,7 +340,21 @@ def register(sub: Any, bench_sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="where to save the map (.pt)")
     p.add_argument("--key", default=None, help="array name inside .npz files")
     p.add_argument("--float64", action="store_true", help="train in float64 (default float32)")
-    _add_training_args(p, time_limit=60.0)
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="write the training state to this file as it goes (see --resume)",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=None, help="steps between checkpoints (100)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint if it exists: the same command, run again after a "
+        "kill, ends with the map an uninterrupted run gives",
+    )
+    _add_training_args(p)
     p.set_defaults(func=fit)
 
     p = sub.add_parser(

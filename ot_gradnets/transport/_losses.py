@@ -81,6 +81,13 @@ class TransportLoss(abc.ABC):
             "held-out samples; leave validation_fraction=None."
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the loss keeps between steps (for checkpoints); stateless losses keep nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - stateless default
+        """Continue from :meth:`state_dict`, after :meth:`start`."""
+
 
 class W2Loss(TransportLoss):
     r"""Exact minibatch OT: :math:`\min_\pi \sum_{ij}\pi_{ij}|T(x_i)-y_j|^2` by POT ``ot.emd2``.
@@ -324,6 +331,25 @@ class DualLoss(TransportLoss):
         self.warm[idx] = xs
         inner = (xs * y).sum(-1).mean()
         return _potential_gap(net, x, xs) + inner
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each target sample's warm start, the Newton counts, and a sampler's pool (stored
+        targets are the data itself)."""
+        state = {"warm": self.warm, "newton_iters": list(self.newton_iters)}
+        if self.target.size is None:  # type: ignore[union-attr]
+            state["pool"] = self.pool
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["warm"].shape != self.warm.shape:
+            raise ValueError(
+                f"the checkpoint's conjugate warm starts have shape {tuple(state['warm'].shape)}, "
+                f"not {tuple(self.warm.shape)}: it was written for other data."
+            )
+        if "pool" in state:
+            self.pool[:] = state["pool"].to(self.pool)
+        self.warm[:] = state["warm"].to(self.warm)
+        self.newton_iters = list(state["newton_iters"])
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:

@@ -26,7 +26,17 @@ from ot_gradnets.core import StandardizedGradient
 if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap
 
-__all__ = ["FORMAT", "load_map", "save_map"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "FORMAT",
+    "atomic_save",
+    "data_digest",
+    "load_map",
+    "read_checkpoint",
+    "save_config",
+    "save_map",
+    "write_checkpoint",
+]
 
 _KEYS = ("config", "n_features_in", "dtype", "state_dict", "history")
 
@@ -34,7 +44,7 @@ _KEYS = ("config", "n_features_in", "dtype", "state_dict", "history")
 FORMAT = "ot_gradnets.BrenierMap"
 
 
-def _config(est: BrenierMap) -> dict[str, Any]:
+def save_config(est: BrenierMap) -> dict[str, Any]:
     """The hyperparameters of ``est`` as plain data (callables and instances left out)."""
     params = est.get_params()
     params["callback"] = None
@@ -44,6 +54,8 @@ def _config(est: BrenierMap) -> dict[str, Any]:
         params["network"] = None  # the caller passes the architecture again to load()
     if params["device"] is not None:
         params["device"] = str(params["device"])
+    if params.get("checkpoint") is not None:
+        params["checkpoint"] = str(params["checkpoint"])
     if params["dtype"] is not None:
         params["dtype"] = str(params["dtype"]).removeprefix("torch.")
     opts = params["loss_options"]
@@ -62,7 +74,7 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
     state = {
         "format": FORMAT,
         "version": ot_gradnets.__version__,
-        "config": _config(est),
+        "config": save_config(est),
         "n_features_in": int(est.n_features_in_),
         "dtype": str(ref.dtype).removeprefix("torch."),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
@@ -72,13 +84,76 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
         "strong_convexity": float(est.strong_convexity_),
     }
     state["checksum"] = _checksum(state["state_dict"])
+    atomic_save(state, path)
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file next to ``path``, flushed to disk, then renamed over
+    it: a crash or a full disk never leaves half a file, and the old file stays until then."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(state, tmp)
+        with tmp.open("wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+CHECKPOINT_FORMAT = "ot_gradnets.BrenierMap.checkpoint"
+
+
+def data_digest(tensors: list[torch.Tensor], probe: torch.Tensor) -> str:
+    """SHA-256 of stored training samples (or, for samplers, only of the shapes): a checkpoint
+    resumes only the fit it was written for."""
+    digest = hashlib.sha256(f"{tuple(probe.shape[1:])}".encode())
+    for t in tensors:
+        t = t.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{t.dtype}:{t.numel()};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_checkpoint(
+    path: Path, loop: Any, generator: torch.Generator, loss: Any, fingerprint: dict[str, Any]
+) -> None:
+    """Write what a resumed :meth:`BrenierMap.fit` needs (atomically)."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "version": ot_gradnets.__version__,
+        "fingerprint": fingerprint,
+        "loop": loop.state_dict(),
+        "generator": generator.get_state(),
+        "loss": loss.state_dict(),
+    }
+    atomic_save(state, path)
+
+
+def read_checkpoint(
+    path: Path, loop: Any, generator: torch.Generator, loss: Any, fingerprint: dict[str, Any]
+) -> None:
+    """Load a checkpoint of the same fit into the training loop, generator and loss."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
+        raise ValueError(
+            f"{path} is not a readable checkpoint: it is empty, truncated or damaged "
+            f"({type(err).__name__}); delete it to start afresh."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a checkpoint written by BrenierMap.")
+    if state["fingerprint"] != fingerprint:
+        what = [k for k in fingerprint if state["fingerprint"].get(k) != fingerprint[k]]
+        raise ValueError(
+            f"{path} was written by a fit with other {' and '.join(what)} "
+            "(settings that shape training, or the training samples); resume with the same "
+            "ones, or use another checkpoint file."
+        )
+    loop.load_state_dict(state["loop"])
+    generator.set_state(state["generator"])
+    loss.load_state_dict(state["loss"])
 
 
 def _checksum(tensors: dict[str, torch.Tensor]) -> str:

@@ -145,3 +145,37 @@ def test_ctrl_c_during_fit_saves_the_map_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted after" in err and "Traceback" not in err
     assert BrenierMap.load(out).n_iter_ > 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_fit_killed_and_resumed_ends_with_the_uninterrupted_map(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    rng = np.random.default_rng(0)
+    x, y = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(x, rng.normal(size=(2000, 2)))
+    np.save(y, rng.normal(size=(2000, 2)) ** 3 + 1.0)
+    common = [str(x), str(y), "--max-iter", "600", "--seed", "0", "--threads", "1"]
+    assert main(["fit", *common, "-o", str(tmp_path / "full.pt")]) == 0
+
+    ck, part = tmp_path / "ck.pt", tmp_path / "part.pt"
+    resumable = [*common, "-o", str(part), "--checkpoint", str(ck), "--checkpoint-every", "50"]
+    proc = subprocess.Popen([sys.executable, "-m", "ot_gradnets", "fit", *resumable])
+    step, deadline = 0, time.monotonic() + 120
+    while step < 100 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if ck.exists():
+            step = torch.load(ck, weights_only=True)["loop"]["step"]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not part.exists()  # killed mid-fit
+    kept = torch.load(ck, weights_only=True)["loop"]["step"]
+    assert 100 <= kept < 600 and kept % 50 == 0
+
+    assert main(["fit", *resumable, "--resume"]) == 0
+    full, resumed = BrenierMap.load(tmp_path / "full.pt"), BrenierMap.load(part)
+    pts = np.load(x)[:500].astype(np.float32)
+    np.testing.assert_array_equal(resumed.transform(pts), full.transform(pts))
+    assert resumed.history_["loss"] == full.history_["loss"]
