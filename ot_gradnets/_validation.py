@@ -44,6 +44,17 @@ def check_last_dim(x: Tensor, dim: int, name: str = "x") -> None:
         )
 
 
+def _check_kind(is_complex: bool, is_bool: bool, name: str) -> None:
+    """Refuse complex and boolean samples before any work is done on them."""
+    if is_complex:
+        raise ValueError(
+            f"{name} is complex: transport maps act on real samples; pass its real part, or its "
+            "real and imaginary parts as separate columns."
+        )
+    if is_bool:
+        raise ValueError(f"{name} is boolean: samples must be real numbers (cast to float).")
+
+
 def as_samples(
     x: Any,
     name: str,
@@ -67,8 +78,16 @@ def as_samples(
         ValueError: if ``x`` is not 2-D, is empty, has too few rows, the wrong number of columns,
             or non-finite entries.
     """
+    if (isinstance(x, Tensor) and x.layout != torch.strided) or (
+        hasattr(x, "toarray") and hasattr(x, "nnz")  # scipy.sparse
+    ):
+        raise ValueError(
+            f"{name} is a sparse matrix: sparse input is not supported; call .toarray() "
+            "(scipy) or .to_dense() (torch) first."
+        )
     if isinstance(x, Tensor):
         t = x.detach()
+        _check_kind(t.is_complex(), t.dtype == torch.bool, name)
         if not t.is_floating_point():
             t = t.to(torch.get_default_dtype())
     else:
@@ -76,6 +95,7 @@ def as_samples(
             arr = np.asarray(x)
         except Exception as err:  # noqa: BLE001 - anything unconvertible is a user error
             raise ValueError(f"{name} could not be converted to an array: {err}") from err
+        _check_kind(np.iscomplexobj(arr), arr.dtype == np.bool_, name)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must be numeric, got an array of dtype {arr.dtype}.")
         t = torch.as_tensor(arr)

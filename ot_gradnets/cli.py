@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optimal transport and convex potentials with gradient networks.",
     )
     parser.add_argument("--version", action="version", version=ot_gradnets.__version__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench = sub.add_parser("bench", help="run a named benchmark and write tables and figures")
     bench_sub = bench.add_subparsers(dest="suite", metavar="SUITE")
@@ -51,9 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"ot-gradnets: error: {err}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError) as err:  # bad input, files or settings: one line, exit 2
+        if args.debug:
+            raise
+        message = err.strerror if isinstance(err, OSError) and err.filename else err
+        where = f"{err.filename}: " if isinstance(err, OSError) and err.filename else ""
+        print(f"ot-gradnets: error: {where}{message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # outside training (which stops cleanly), or a second Ctrl-C
         print("ot-gradnets: interrupted", file=sys.stderr)
         return 130

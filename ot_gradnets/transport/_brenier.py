@@ -311,10 +311,34 @@ class BrenierMap(TransformerMixin, BaseEstimator):
                 )
             check_positive_int(self.validation_interval, "validation_interval")
         check_positive_int(self.checkpoint_every, "checkpoint_every")
+        self._check_device_and_dtype()
         if self.n_iter_no_change is not None:
             check_positive_int(self.n_iter_no_change, "n_iter_no_change")
             if self.validation_fraction is None:
                 raise ValueError("n_iter_no_change needs validation_fraction (a held-out set).")
+
+    def _check_device_and_dtype(self) -> None:
+        """Say before any work why a ``device`` or ``dtype`` cannot work."""
+        if self.dtype is not None and self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"dtype must be torch.float32, torch.float64 or None (follow X), got "
+                f"{self.dtype!r}: lower precisions cannot carry the Newton solves of the conjugates."
+            )
+        if self.device is None:
+            return
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device={self.device!r} is not a device: {err}") from None
+        available = {
+            "cuda": torch.cuda.is_available,
+            "mps": lambda: torch.backends.mps.is_available(),
+        }.get(device.type, lambda: True)
+        if not available():
+            raise ValueError(
+                f"device={self.device!r} was asked for, but this machine has no {device.type} "
+                "device available to PyTorch; use device=None (follow X) or 'cpu'."
+            )
 
     def _generator(self) -> torch.Generator:
         if isinstance(self.random_state, torch.Generator):

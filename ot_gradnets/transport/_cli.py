@@ -12,6 +12,7 @@ one sample per row, an optional header line).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -35,40 +36,99 @@ __all__ = ["register"]
 # ---------------------------------------------------------------------------------------------
 def _read_array(path: str, key: str | None = None) -> np.ndarray:
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a .npy, .npz or .csv file.")
     if not p.exists():
         raise FileNotFoundError(f"no such file: {path}")
     suffix = p.suffix.lower()
-    if suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(p, allow_pickle=False) as data:
-            if key is None:
-                if not data.files:
-                    raise ValueError(f"{path} holds no array.")
-                key = data.files[0]
-            if key not in data.files:
-                raise ValueError(f"{path} has no array {key!r}; it holds {data.files}.")
-            return data[key]
     if suffix in (".csv", ".txt"):
-        try:
-            return np.loadtxt(p, delimiter=",", ndmin=2)
-        except ValueError:
-            return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=1)  # a header line
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz or .csv.")
+        return _read_csv(p)
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz or .csv.")
+    try:
+        return _read_numpy(p, key)
+    except (OSError, EOFError, ValueError) as err:
+        if str(err).startswith(str(path)):
+            raise
+        kind = "empty" if p.stat().st_size == 0 else f"not a readable {suffix} file"
+        raise ValueError(f"{path} is {kind} ({type(err).__name__}: {err}).") from None
+
+
+def _read_numpy(p: Path, key: str | None) -> np.ndarray:
+    """A ``.npy`` array, or an array of a ``.npz`` file (``key``, default the first)."""
+    if p.suffix.lower() == ".npy":
+        return np.load(p, allow_pickle=False)
+    with np.load(p, allow_pickle=False) as data:
+        if key is None:
+            if not data.files:
+                raise ValueError(f"{p} holds no array.")
+            key = data.files[0]
+        if key not in data.files:
+            raise ValueError(f"{p} has no array {key!r}; it holds {data.files}.")
+        return data[key]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    """Comma-separated numbers, one sample per line; the first line may be a header of column
+    names (no field of it a number). Errors name the file's own line number."""
+    rows: list[list[float]] = []
+    width = None
+    with p.open(newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            fields = [f.strip() for f in line.strip().split(",")]
+            if fields == [""]:
+                continue  # a blank line
+            if number == 1 and not any(_is_number(f) for f in fields):
+                continue  # a header of column names
+            try:
+                values = [float(f) for f in fields]
+            except ValueError:
+                raise ValueError(
+                    f"{p}, line {number}: {line.strip()!r} is not a row of comma-separated "
+                    "numbers" + (" (a header may hold only column names)" if number == 1 else "")
+                ) from None
+            if width is None:
+                width = len(values)
+            elif len(values) != width:
+                raise ValueError(
+                    f"{p}, line {number}: {len(values)} value(s) where the rows above have {width}."
+                )
+            rows.append(values)
+    if not rows:
+        raise ValueError(f"{p} holds no data rows.")
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _write_array(path: str, array: np.ndarray) -> None:
+    """Write ``array`` atomically: to a temporary file in the same folder, flushed to disk, then
+    renamed over ``path`` (a crash or a full disk never leaves half a file)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     suffix = p.suffix.lower()
-    if suffix == ".npy":
-        np.save(p, array)
-    elif suffix == ".npz":
-        np.savez(p, Y=array)
-    elif suffix in (".csv", ".txt"):
-        np.savetxt(p, array, delimiter=",")
-    else:
+    if suffix not in (".npy", ".npz", ".csv", ".txt"):
         raise ValueError(f"{path}: unsupported output type {suffix!r}; use .npy, .npz or .csv.")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            if suffix == ".npy":
+                np.save(fh, array)
+            elif suffix == ".npz":
+                np.savez(fh, Y=array)
+            else:
+                np.savetxt(fh, array, delimiter=",")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,14 +83,14 @@ def test_fit_then_transform_files(tmp_path, ext, capsys):
 
 
 def test_cli_errors_return_1(tmp_path, capsys):
-    assert main(["transform", str(tmp_path / "missing.pt"), "x.npy", "-o", "y.npy"]) == 1
+    assert main(["transform", str(tmp_path / "missing.pt"), "x.npy", "-o", "y.npy"]) == 2
     bad = tmp_path / "x.json"
     bad.write_text("[]")
-    assert main(["fit", str(bad), str(bad), "-o", str(tmp_path / "m.pt")]) == 1
+    assert main(["fit", str(bad), str(bad), "-o", str(tmp_path / "m.pt")]) == 2
     assert "unsupported file type" in capsys.readouterr().err
     nan = tmp_path / "nan.npy"
     np.save(nan, np.full((10, 2), np.nan))
-    assert main(["fit", str(nan), str(nan), "-o", str(tmp_path / "m.pt")]) == 1
+    assert main(["fit", str(nan), str(nan), "-o", str(tmp_path / "m.pt")]) == 2
     assert "non-finite" in capsys.readouterr().err
 
 

@@ -86,10 +86,10 @@ def test_cli_refuses_to_overwrite_an_input(tmp_path, capsys) -> None:  # noqa: A
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(0).normal(size=(50, 2)))
     before = x.read_bytes()
-    assert main(["fit", str(x), str(x), "-o", str(x), "--max-iter", "2"]) == 1
+    assert main(["fit", str(x), str(x), "-o", str(x), "--max-iter", "2"]) == 2
     assert "is also an input file" in capsys.readouterr().err
     assert x.read_bytes() == before
     assert (
-        main(["transform", str(tmp_path / "none.pt"), str(x), "-o", str(tmp_path / "y.npy")]) == 1
+        main(["transform", str(tmp_path / "none.pt"), str(x), "-o", str(tmp_path / "y.npy")]) == 2
     )
     assert "no such file" in capsys.readouterr().err
