@@ -157,7 +157,9 @@ class TrainingLoop:
             end (before the final evaluation and the return of the best weights);
             :meth:`state_dict` holds what a resumed run needs.
         checkpoint_every: steps between checkpoints.
-        progress: a description to show a tqdm progress bar with, or ``None``.
+        progress: a description to show a tqdm progress bar with, or ``None``. Under a
+            ``time_limit`` its total is the number of steps the limit will allow at the pace so
+            far (at most ``max_steps``), so that its ETA is the run's.
 
     Attributes:
         step: steps taken.
@@ -315,6 +317,7 @@ class TrainingLoop:
         self._last_loss = math.nan
         if self.max_recoveries is not None and self._snapshot is None:
             self._take_snapshot()
+        self._pace_start = (self.step, time.perf_counter())  # steps per second, this process
         if self.progress is not None:
             from tqdm.auto import tqdm
 
@@ -376,6 +379,13 @@ class TrainingLoop:
         self.history["time"].append(time.perf_counter() - self.start_time)
         if self._bar is not None:
             self._bar.n = self.step
+            if self.time_limit is not None:  # the total the clock will allow, for a true ETA
+                now = time.perf_counter()
+                first_step, first_time = self._pace_start
+                rate = (self.step - first_step) / max(now - first_time, 1e-9)
+                left = self.start_time + self.time_limit - now
+                reach = self.step + math.ceil(rate * max(left, 0.0))
+                self._bar.total = max(self.step, min(self.max_steps, reach))
             self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
             self._bar.update(0)
         if self.callback is not None and self.callback(step, value):

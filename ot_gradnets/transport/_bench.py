@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ot_gradnets._io import atomic_open, atomic_write_text
 from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets.transport._baselines import BarycentricMap, EntropicMap, LinearMap
 from ot_gradnets.transport._brenier import BrenierMap
@@ -247,7 +248,7 @@ def _sorted(results: Sequence[BenchResult]) -> list[BenchResult]:
 def write_csv(results: Sequence[BenchResult], path: Path) -> None:
     """Write results as CSV (columns: method, pair, d, L2-UVP %, cos, fit time s, n_train,
     n_iter, note)."""
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(_CSV_HEADER)
         for r in _sorted(results):
@@ -412,7 +413,7 @@ def main(args: Any) -> int:
     wall = time.perf_counter() - start
     results = _merge(previous, done)
     table = markdown_table(results)
-    (out / "transport.md").write_text(table)
+    atomic_write_text(out / "transport.md", table)
     plot_uvp_vs_dim(results, out / "l2_uvp_vs_dim.png")
     figures = ["l2_uvp_vs_dim.png"]
     if models and plot_interpolation(models, out / "interpolation_2d.png"):

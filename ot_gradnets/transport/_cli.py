@@ -12,7 +12,6 @@ one sample per row, an optional header line).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from ot_gradnets._cli_common import add_common_arguments, add_list_argument
+from ot_gradnets._io import atomic_open
 from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
 from ot_gradnets.transport._bench import METHODS
 from ot_gradnets.transport._demo import DEMO_DISTRIBUTIONS, sample_demo
@@ -115,20 +115,13 @@ def _write_array(path: str, array: np.ndarray) -> None:
     if suffix not in (".npy", ".npz", ".csv", ".txt"):
         raise ValueError(f"{path}: unsupported output type {suffix!r}; use .npy, .npz or .csv.")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            if suffix == ".npy":
-                np.save(fh, array)
-            elif suffix == ".npz":
-                np.savez(fh, Y=array)
-            else:
-                np.savetxt(fh, array, delimiter=",")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(p, "wb") as fh:
+        if suffix == ".npy":
+            np.save(fh, array)
+        elif suffix == ".npz":
+            np.savez(fh, Y=array)
+        else:
+            np.savetxt(fh, array, delimiter=",")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ strings, lists and dicts of them, never pickled code, so that it loads with
 ``version``, ``config`` (the estimator's JSON-like hyperparameters), ``n_features_in``,
 ``dtype``, ``state_dict`` (the fitted network's), ``history``, and, for a map fitted on
 standardised data, ``inner_dim`` (the trained network's dimension) and ``has_basis`` (whether
-it works in a subspace), ``strong_convexity`` (the fitted value) and ``checksum`` (SHA-256 of the
+it works in a subspace), ``strong_convexity`` (the fitted value), ``stop_reason`` (why training stopped) and ``checksum`` (SHA-256 of the
 weights, checked on loading).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 import ot_gradnets
+from ot_gradnets._io import atomic_open
 from ot_gradnets.core import StandardizedGradient
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
         "inner_dim": int(net.inner.dim) if wrapped else None,
         "has_basis": bool(wrapped and net.basis is not None),
         "strong_convexity": float(est.strong_convexity_),
+        "stop_reason": str(getattr(est, "stop_reason_", "")),
     }
     state["checksum"] = _checksum(state["state_dict"])
     atomic_save(state, path)
@@ -90,16 +91,8 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file next to ``path``, flushed to disk, then renamed over
     it: a crash or a full disk never leaves half a file, and the old file stays until then."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 CHECKPOINT_FORMAT = "ot_gradnets.BrenierMap.checkpoint"
@@ -243,4 +236,6 @@ def load_map(
     est.strong_convexity_ = mu
     est.history_ = {k: list(v) for k, v in state["history"].items()}
     est.n_iter_ = len(est.history_.get("loss", []))
+    if state.get("stop_reason"):
+        est.stop_reason_ = state["stop_reason"]  # e.g. "time_limit": the fit was cut short
     return est

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._io import atomic_open, atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.core._budget import count_parameters
@@ -111,7 +112,8 @@ def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class _Writer:
-    """Append rows to a CSV as they come (a killed run keeps what it finished).
+    """Write the CSV anew, atomically, as each row comes (a killed run keeps what it finished,
+    and the file is never half a row).
 
     ``carried`` rows (from an earlier run being resumed) are written first and count as done.
     """
@@ -120,10 +122,16 @@ class _Writer:
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self._done: set[tuple[Any, ...]] = set()
-        with path.open("w", newline="") as fh:
-            csv.DictWriter(fh, _COLUMNS).writeheader()
         for row in carried:
-            self.add(row)
+            self.rows.append(row)
+            self._done.add(_row_key(row))
+        self._write()
+
+    def _write(self) -> None:
+        with atomic_open(self.path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, _COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: row.get(k, "") for k in _COLUMNS} for row in self.rows)
 
     def done(self, target: str, dim: int, model: str, recipe: str, trial: int) -> bool:
         """Whether this (target, dim, model, recipe, trial) already has a row."""
@@ -132,8 +140,7 @@ class _Writer:
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self._done.add(_row_key(row))
-        with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, _COLUMNS).writerow({k: row.get(k, "") for k in _COLUMNS})
+        self._write()
 
 
 @dataclass
@@ -500,12 +507,13 @@ def _report(
     summary = summarize(rows)
     md = out / f"fields_{suite}.md"
     resumed = f", resuming a run whose {carried} rows were kept" if carried else ""
-    md.write_text(
+    atomic_write_text(
+        md,
         f"# fields benchmark: {suite}\n\nrecipes: "
         + "; ".join(f"`{r.name}`: {r.description}" for r in recipes)
         + f"\n\nwall time: {time.perf_counter() - t0:.0f} s{' (quick)' if quick else ''}"
         + f"{resumed}\n\n"
-        + markdown_table(summary)
+        + markdown_table(summary),
     )
     files = [out / f"fields_{suite}.csv", md]
     if maps:

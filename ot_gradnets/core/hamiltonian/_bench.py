@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from ot_gradnets._deprecation import renamed_keywords
+from ot_gradnets._io import atomic_open, atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets.core._budget import count_parameters
 
@@ -451,15 +452,15 @@ def run_benchmark(
             )
     _write_csv(out / "hamiltonian.csv", [asdict(r) for r in rows])
     _write_csv(out / "hamiltonian_curves.csv", curves)
-    (out / "hamiltonian.md").write_text(format_table(rows))
+    atomic_write_text(out / "hamiltonian.md", format_table(rows))
     return rows
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
-        path.write_text("")
+        atomic_write_text(path, "")
         return
-    with path.open("w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
