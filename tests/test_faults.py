@@ -142,3 +142,14 @@ def test_a_checkpoint_of_another_fit_is_refused(tmp_path) -> None:  # noqa: ANN0
     ck.write_bytes(ck.read_bytes()[:100])
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         BrenierMap(max_iter=4, checkpoint=ck, random_state=0).fit(x2, x2, resume=True)
+
+
+def test_a_checkpoint_of_another_version_is_refused(tmp_path) -> None:  # noqa: ANN001
+    x = np.random.default_rng(0).normal(size=(100, 2))
+    ck = tmp_path / "ck.pt"
+    BrenierMap(max_iter=4, checkpoint=ck, random_state=0).fit(x, x)
+    data = torch.load(ck, weights_only=True)
+    data["version"] = "0.0.1"
+    torch.save(data, ck)
+    with pytest.raises(ValueError, match="written by ot_gradnets 0.0.1"):
+        BrenierMap(max_iter=4, checkpoint=ck, random_state=0).fit(x, x, resume=True)

@@ -22,12 +22,12 @@ from torch import nn
 import ot_gradnets
 from ot_gradnets._io import atomic_open
 from ot_gradnets.core import StandardizedGradient
+from ot_gradnets.core._training import read_training_checkpoint, write_training_checkpoint
 
 if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
     "FORMAT",
     "atomic_save",
     "data_digest",
@@ -95,9 +95,6 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, fh)
 
 
-CHECKPOINT_FORMAT = "ot_gradnets.BrenierMap.checkpoint"
-
-
 def data_digest(tensors: list[torch.Tensor], probe: torch.Tensor) -> str:
     """SHA-256 of stored training samples (or, for samplers, only of the shapes): a checkpoint
     resumes only the fit it was written for."""
@@ -114,36 +111,19 @@ def write_checkpoint(
 ) -> None:
     """Write what a resumed :meth:`BrenierMap.fit` needs (atomically)."""
     state = {
-        "format": CHECKPOINT_FORMAT,
-        "version": ot_gradnets.__version__,
         "fingerprint": fingerprint,
         "loop": loop.state_dict(),
         "generator": generator.get_state(),
         "loss": loss.state_dict(),
     }
-    atomic_save(state, path)
+    write_training_checkpoint(path, "BrenierMap", state)
 
 
 def read_checkpoint(
     path: Path, loop: Any, generator: torch.Generator, loss: Any, fingerprint: dict[str, Any]
 ) -> None:
     """Load a checkpoint of the same fit into the training loop, generator and loss."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
-        raise ValueError(
-            f"{path} is not a readable checkpoint: it is empty, truncated or damaged "
-            f"({type(err).__name__}); delete it to start afresh."
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a checkpoint written by BrenierMap.")
-    if state["fingerprint"] != fingerprint:
-        what = [k for k in fingerprint if state["fingerprint"].get(k) != fingerprint[k]]
-        raise ValueError(
-            f"{path} was written by a fit with other {' and '.join(what)} "
-            "(settings that shape training, or the training samples); resume with the same "
-            "ones, or use another checkpoint file."
-        )
+    state = read_training_checkpoint(path, "BrenierMap", fingerprint)
     loop.load_state_dict(state["loop"])
     generator.set_state(state["generator"])
     loss.load_state_dict(state["loss"])

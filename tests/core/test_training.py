@@ -221,3 +221,74 @@ def test_ctrl_c_asks_to_stop_and_a_second_one_aborts() -> None:
     with pytest.raises(KeyboardInterrupt):
         TrainingLoop(net, twice, max_steps=100, lr=0.01).run()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+class _Stop(Exception):
+    """Stands for a kill in the middle of a fit."""
+
+
+def test_field_regression_resumes_to_the_uninterrupted_weights(tmp_path) -> None:  # noqa: ANN001
+    from ot_gradnets.core import MGradNetC
+    from ot_gradnets.core.fields import PolyMax, fit_field
+
+    def run(**kw) -> list[torch.Tensor]:  # noqa: ANN003
+        torch.manual_seed(0)
+        net = MGradNetC(2, width=8, depth=3)
+        fit_field(
+            net, PolyMax(2), n_steps=120, lr=1e-2, n_train=500, batch_size=50, n_val=100,
+            keep_best=True, eval_every=25, generator=torch.Generator().manual_seed(0), **kw,
+        )  # fmt: skip
+        return _weights(net)
+
+    full = run()
+    ck = tmp_path / "ck.pt"
+
+    def kill(step: int, loss: float, db: float) -> None:
+        if step == 75:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run(checkpoint=ck, checkpoint_every=30, callback=kill)
+    assert torch.load(ck, weights_only=True)["state"]["loop"]["step"] == 60
+    for a, b in zip(run(checkpoint=ck, checkpoint_every=30, resume=True), full, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="other settings"):
+        torch.manual_seed(0)
+        fit_field(MGradNetC(2, width=8, depth=3), PolyMax(2), n_steps=99, checkpoint=ck,
+                  resume=True, n_val=100)  # fmt: skip
+
+
+def test_dynamics_fits_resume_to_the_uninterrupted_results(tmp_path) -> None:  # noqa: ANN001
+    from ot_gradnets.core.hamiltonian import (
+        fit_dynamics_models,
+        make_dataset,
+        make_hamiltonian_model,
+    )
+
+    data = make_dataset("mass-spring", n_trajectories=6, n_points=20, noise_std=0.0)
+    args = (data.train_states, data.train_derivatives, data.test_states, data.test_derivatives)
+
+    def run(**kw):  # noqa: ANN003, ANN202
+        torch.manual_seed(0)
+        models = {"a": make_hamiltonian_model("gradnet-m", 2, budget=150),
+                  "b": make_hamiltonian_model("hnn", 2, budget=150)}  # fmt: skip
+        res = fit_dynamics_models(
+            models, *args, n_steps=90, eval_every=20, generator=torch.Generator().manual_seed(0),
+            **kw,
+        )  # fmt: skip
+        return res, {k: _weights(m) for k, m in models.items()}
+
+    full, full_w = run()
+    ck = tmp_path / "ck.pt"
+
+    def kill(name: str, step: int, res) -> None:  # noqa: ANN001
+        if step == 60:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run(checkpoint=ck, checkpoint_every=25, callback=kill)
+    resumed, resumed_w = run(checkpoint=ck, checkpoint_every=25, resume=True)
+    for k in full:
+        assert resumed[k].test_db == full[k].test_db and resumed[k].steps == full[k].steps
+        for a, b in zip(resumed_w[k], full_w[k], strict=True):
+            assert torch.equal(a, b)

@@ -167,11 +167,11 @@ def test_fit_killed_and_resumed_ends_with_the_uninterrupted_map(tmp_path):
     while step < 100 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
         if ck.exists():
-            step = torch.load(ck, weights_only=True)["loop"]["step"]
+            step = torch.load(ck, weights_only=True)["state"]["loop"]["step"]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL and not part.exists()  # killed mid-fit
-    kept = torch.load(ck, weights_only=True)["loop"]["step"]
+    kept = torch.load(ck, weights_only=True)["state"]["loop"]["step"]
     assert 100 <= kept < 600 and kept % 50 == 0
 
     assert main(["fit", *resumable, "--resume"]) == 0

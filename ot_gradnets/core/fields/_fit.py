@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +30,12 @@ from tqdm.auto import tqdm
 from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
-from ot_gradnets.core._training import SCHEDULES, TrainingLoop
+from ot_gradnets.core._training import (
+    SCHEDULES,
+    TrainingLoop,
+    read_training_checkpoint,
+    write_training_checkpoint,
+)
 from ot_gradnets.core.fields._metrics import field_error_db, squared_error
 from ot_gradnets.core.fields._targets import Target
 
@@ -145,6 +151,9 @@ def fit_field(
     verbose: bool = False,
     callback: Callable[[int, float, float], None] | None = None,
     threads: int | str = "auto",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = False,
 ) -> FitResult:
     r"""Fit ``model`` to the gradient field of ``target`` with Adam on the squared error.
 
@@ -179,6 +188,12 @@ def fit_field(
         callback: called as ``callback(step, train_loss, val_db)`` after each evaluation.
         threads: CPU threads, or ``"auto"`` (one for small steps; see
             :func:`ot_gradnets.resolve_threads`).
+        checkpoint: a file to write the training state to every ``checkpoint_every`` steps
+            and at the end (atomically), with :class:`~ot_gradnets.core.TrainingLoop`'s state,
+            the generator's and the epoch order.
+        checkpoint_every: steps between checkpoints.
+        resume: continue from ``checkpoint`` if it exists; with the same arguments (and a
+            generator in the same initial state) the run ends as an uninterrupted one.
 
     Returns:
         A :class:`FitResult`.
@@ -282,6 +297,25 @@ def fit_field(
         keep_best=keep_best,
         progress=f"fit {target.name}" if verbose else None,
     )
+    if checkpoint is not None:
+        fingerprint = {
+            "settings": repr((n_steps, batch_size, lr, schedule, n_train, every, keep_best)),
+            "data": repr((dim, target.name, tuple(x_val.shape))),
+        }
+
+        def save(lp: TrainingLoop) -> None:
+            state = {"fingerprint": fingerprint, "loop": lp.state_dict(), "history": history}
+            state |= {"generator": generator.get_state(), "perm": perm}
+            write_training_checkpoint(checkpoint, "fit_field", state)
+
+        loop.checkpoint, loop.checkpoint_every = save, checkpoint_every
+        if resume and Path(checkpoint).exists():
+            state = read_training_checkpoint(checkpoint, "fit_field", fingerprint)
+            loop.load_state_dict(state["loop"])
+            generator.set_state(state["generator"])
+            perm = state["perm"]
+            for key, values in state["history"].items():
+                history[key][:] = values
     loop.run()
     model.train(was_training)
     loop.warn_recoveries("fit_field", "Try a smaller lr.", RuntimeWarning, stacklevel=2)

@@ -9,9 +9,11 @@ anywhere, returning a :class:`~ot_gradnets.core.fields.FitResult`.)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +21,11 @@ from torch import Tensor, nn
 from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
-from ot_gradnets.core._training import TrainingLoop
+from ot_gradnets.core._training import (
+    TrainingLoop,
+    read_training_checkpoint,
+    write_training_checkpoint,
+)
 
 from ._data import HamiltonianDataset, split_validation
 from ._metrics import derivative_error_db, derivative_mse
@@ -120,6 +126,9 @@ def fit_dynamics(
     verbose: bool = False,
     callback: Callable[[int, DynamicsFitResult], None] | None = None,
     threads: int | str = "auto",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = False,
 ) -> DynamicsFitResult:
     r"""Regress ``model(s)`` on the time derivatives with Adam (HNN's training protocol).
 
@@ -144,6 +153,7 @@ def fit_dynamics(
         callback: called as ``callback(step, result)`` after every evaluation.
         threads: CPU threads, or ``"auto"`` (one for small steps; see
             :func:`ot_gradnets.resolve_threads`).
+        checkpoint, checkpoint_every, resume: as in :func:`fit_dynamics_models`.
 
     Returns:
         A :class:`DynamicsFitResult`; the model is trained in place.
@@ -174,6 +184,9 @@ def fit_dynamics(
         generator=generator,
         verbose=verbose,
         callback=cb,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
     )["model"]
 
 
@@ -193,6 +206,9 @@ def fit_dynamics_models(
     verbose: bool = False,
     callback: Callable[[str, int, DynamicsFitResult], None] | None = None,
     threads: int | str = "auto",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = False,
 ) -> dict[str, DynamicsFitResult]:
     r"""Train several models in lockstep on the same minibatches, for fair timing.
 
@@ -204,6 +220,11 @@ def fit_dynamics_models(
         models: name -> model.
         lr: one learning rate, or one per model name.
         callback: called as ``callback(name, step, result)`` after every evaluation.
+        checkpoint: a file to write every model's training state, the results so far and the
+            generator's state to, every ``checkpoint_every`` steps and at the end (atomically).
+        checkpoint_every: steps between checkpoints.
+        resume: continue from ``checkpoint`` if it exists; with the same arguments (and a
+            generator in the same initial state) the run ends as an uninterrupted one.
         Others: as in :func:`fit_dynamics`.
 
     Returns:
@@ -284,17 +305,45 @@ def fit_dynamics_models(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="fit_dynamics")
+    fingerprint = {
+        "settings": repr((sorted(models), n_steps, batch_size, sorted(lrs.items()), eval_every)),
+        "data": repr((tuple(x.shape), float(x.sum()), float(y.sum()))),
+    }
+
+    def rng_state() -> Tensor:
+        return torch.get_rng_state() if generator is None else generator.get_state()
+
+    def save(step: int) -> None:
+        state = {"fingerprint": fingerprint, "step": step, "generator": rng_state()}
+        state["loops"] = {k: lp.state_dict() for k, lp in loops.items()}
+        state["results"] = {k: dataclasses.asdict(r) for k, r in results.items()}
+        write_training_checkpoint(checkpoint, "fit_dynamics_models", state)  # type: ignore[arg-type]
+
+    first = 1
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        state = read_training_checkpoint(checkpoint, "fit_dynamics_models", fingerprint)
+        for name, loop in loops.items():
+            loop.load_state_dict(state["loops"][name])
+            for key, value in state["results"][name].items():
+                setattr(results[name], key, value)
+        if generator is None:
+            torch.set_rng_state(state["generator"])
+        else:
+            generator.set_state(state["generator"])
+        first = int(state["step"]) + 1
     for name, model in models.items():
         loops[name].start()
         model.train()
-    running = dict(loops)
+    running = {k: lp for k, lp in loops.items() if not lp.finished}
     n = x.shape[0]
-    for step in range(1, n_steps + 1):
+    for step in range(first, n_steps + 1):
         idx = torch.randint(n, (batch_size,), generator=generator).to(x.device)
         batch[:] = [x[idx], y[idx]]
         for name, loop in list(running.items()):
             if not loop.advance():
                 del running[name]  # diverged: its last healthy weights stay
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == n_steps):
+            save(step)
         if bar is not None and (step % eval_every == 0 or step == n_steps):
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{r.test_db[-1]:.1f}" for k, r in results.items() if r.test_db})
