@@ -1,7 +1,7 @@
 """Command-line entry points of :mod:`ot_gradnets.transport`.
 
     ot-gradnets demo [--source gaussian] [--target moons] [--quick] [--out out/demo]
-    ot-gradnets fit SOURCE TARGET -o map.pt [--loss dual] [--time-limit 60] ...
+    ot-gradnets fit SOURCE TARGET -o map.pt [--loss dual] [--checkpoint F [--resume]] ...
     ot-gradnets transform map.pt X -o Y [--inverse]
     ot-gradnets bench transport [--quick] [--dims 2 8 ...] [--methods ...] [--time-limit S]
 
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ot_gradnets._cli_common import add_common_arguments, add_list_argument
 from ot_gradnets._io import atomic_open
 from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
+from ot_gradnets.cli._common import add_common_arguments, add_list_argument
 from ot_gradnets.transport._bench import METHODS
 from ot_gradnets.transport._demo import DEMO_DISTRIBUTIONS, sample_demo
 from ot_gradnets.transport._pairs import PAIRS

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ot_gradnets._cli_common import add_common_arguments, add_list_argument, defaults_of
 from ot_gradnets._threads import resolve_threads, thread_limit
-from ot_gradnets.core.fields._bench import RECIPES
-from ot_gradnets.core.fields._runner import SUITES, run_benchmark
+from ot_gradnets.cli._common import add_common_arguments, add_list_argument, defaults_of
+from ot_gradnets.core.fields import RECIPES, SUITES, run_benchmark
 
 
 def _run(args: argparse.Namespace) -> int:

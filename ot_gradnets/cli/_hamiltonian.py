@@ -6,12 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from ot_gradnets._cli_common import add_common_arguments, add_list_argument, defaults_of, given
 from ot_gradnets._threads import resolve_threads, thread_limit
-
-from ._bench import DEFAULT_LR_GRID, run_benchmark
-from ._integrators import INTEGRATORS
-from ._systems import SYSTEMS
+from ot_gradnets.cli._common import add_common_arguments, add_list_argument, defaults_of, given
+from ot_gradnets.core.hamiltonian import DEFAULT_LR_GRID, INTEGRATORS, SYSTEMS, run_benchmark
+from ot_gradnets.core.hamiltonian._bench import format_table
 
 # --quick: tiny data, models and horizons; the whole run takes seconds on one CPU core.
 _QUICK = {
@@ -65,8 +63,6 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         **opts,
     )
-    from ._bench import format_table
-
     print(format_table(rows))
     print(
         f"wrote {args.out}/hamiltonian.md, hamiltonian.csv, hamiltonian_curves.csv"

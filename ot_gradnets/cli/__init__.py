@@ -1,7 +1,9 @@
 """The ``ot-gradnets`` command line.
 
-Each part of the library registers its own sub-commands through a ``register(subparsers,
-bench_subparsers)`` function in a private ``_cli`` module, so this file only assembles them:
+One package: the sub-commands of each part of the library are registered by a
+``register(subparsers, bench_subparsers)`` function in a module of their own (``_transport``,
+``_fields``, ``_hamiltonian``), and ``_common`` holds what they share (the common flags and the
+one list syntax), so this file only assembles them:
 
     ot-gradnets demo                               # fit a 2-D map on built-in data
     ot-gradnets fit SOURCE TARGET -o map.pt        # learn a Brenier map from files
@@ -20,9 +22,9 @@ import ot_gradnets
 
 # Modules that contribute sub-commands; each defines ``register(subparsers, bench_subparsers)``.
 _REGISTRARS = (
-    "ot_gradnets.transport._cli",
-    "ot_gradnets.core.fields._cli",
-    "ot_gradnets.core.hamiltonian._cli",
+    "ot_gradnets.cli._transport",
+    "ot_gradnets.cli._fields",
+    "ot_gradnets.cli._hamiltonian",
 )
 
 
