@@ -54,8 +54,7 @@ def save_config(est: BrenierMap) -> dict[str, Any]:
         params["network"] = None  # the caller passes the architecture again to load()
     if params["device"] is not None:
         params["device"] = str(params["device"])
-    if params.get("checkpoint") is not None:
-        params["checkpoint"] = str(params["checkpoint"])
+    params["checkpoint"] = None  # a run-time file of the fit, not part of the map
     if params["dtype"] is not None:
         params["dtype"] = str(params["dtype"]).removeprefix("torch.")
     opts = params["loss_options"]
