@@ -303,22 +303,21 @@ def run_benchmark(
             hnn_spec = next((s for s in specs if s.name == "hnn"), parse_model_spec("hnn"))
             sys_budget = count_parameters(_build(hnn_spec, dim, None))
         spec_budget = {s.label: budget if s.name == "hnn" else sys_budget for s in specs}
-        selections: dict[str, DynamicsLRSelection] = {}
-        for spec in specs:
-            if spec.lr == "auto":
-                selections[spec.label] = select_lr(
-                    functools.partial(_build, spec, dim, spec_budget[spec.label]),
-                    data,
-                    lrs=lr_grid,
-                    n_steps=probe_steps,
-                    batch_size=batch_size,
-                    eval_every=eval_every,
-                    validation_fraction=validation_fraction,
-                    seed=seed,
-                    verbose=verbose,
-                )
-            elif isinstance(spec.lr, str) or not spec.lr >= 0:
-                raise ValueError(f"lr of {spec.label!r} must be a number or 'auto'.")
+        selections = {
+            spec.label: select_lr(
+                functools.partial(_build, spec, dim, spec_budget[spec.label]),
+                data,
+                lrs=lr_grid,
+                n_steps=probe_steps,
+                batch_size=batch_size,
+                eval_every=eval_every,
+                validation_fraction=validation_fraction,
+                seed=seed,
+                verbose=verbose,
+            )
+            for spec in specs
+            if _check_lr(spec) == "auto"
+        }
         lrs = {
             s.label: selections[s.label].lr if s.label in selections else float(s.lr) for s in specs
         }
@@ -340,19 +339,7 @@ def run_benchmark(
             verbose=verbose,
         )
         for label, res in fits.items():
-            for s, t_s, c_s, db in zip(
-                res.steps, res.wall_time, res.cpu_time, res.test_db, strict=True
-            ):
-                curves.append(
-                    {
-                        "system": sys_name,
-                        "model": label,
-                        "step": s,
-                        "train_time_s": t_s,
-                        "train_cpu_s": c_s,
-                        "test_db": db,
-                    }
-                )
+            curves += _curve_rows(sys_name, label, res)
         ref = next((fits[s.label] for s in specs if s.name == "hnn"), None)
         target = ref.final_db if ref is not None else math.nan
         rolls: dict[str, dict[str, Any]] = {}
@@ -370,6 +357,7 @@ def run_benchmark(
             )
             rolls[spec.label] = ro
             sel = selections.get(spec.label)
+            timing = _fit_columns(res, target, n_steps)
             rows.append(
                 BenchRow(
                     system=sys_name,
@@ -378,37 +366,14 @@ def run_benchmark(
                     n_parameters=res.n_parameters,
                     width=_width(model),
                     lr=lrs[spec.label],
-                    lr_selection="fixed" if sel is None else "validation",
-                    probe_val_db=""
-                    if sel is None
-                    else " ".join(
-                        f"{lr:g}:{db:.2f}" for lr, db in zip(sel.lrs, sel.val_db, strict=True)
-                    ),
-                    probe_time_s=math.nan if sel is None else sel.wall_time,
-                    probe_cpu_s=math.nan if sel is None else sel.cpu_time,
-                    n_steps=n_steps,
-                    test_db=res.final_db,
-                    test_mse_per_coord=res.test_mse[-1],
-                    step_time_ms=1e3 * res.step_time,
-                    step_cpu_ms=1e3 * res.step_cpu_time,
-                    train_time_s=res.wall_time[-1],
-                    train_cpu_s=res.cpu_time[-1],
-                    time_to_hnn_s=res.time_to_reach(target),
-                    cpu_to_hnn_s=res.time_to_reach(target, cpu=True),
-                    steps_to_hnn=res.steps_to_reach(target),
-                    energy_mse=ro["energy_mse"],
-                    energy_drift_max=ro["drift_max"],
-                    energy_drift_final=ro["drift_final"],
-                    traj_error_window=ro["traj_window"],
-                    traj_error_horizon=ro["traj_horizon"],
-                    rollout_method=rollout_method,
-                    horizon=ro["horizon"],
+                    **_selection_columns(sel),
+                    **timing,
+                    **_rollout_columns(ro, rollout_method),
                 )
             )
         floor = _rollouts(
             system, None, data, n_rollouts, horizon_factor, rollout_method, step_size, n_out=201
         )
-        nan = math.nan
         rows.append(
             BenchRow(
                 system=sys_name,
@@ -416,28 +381,10 @@ def run_benchmark(
                 model=FLOOR_LABEL,
                 n_parameters=0,
                 width=0,
-                lr=nan,
-                lr_selection="",
-                probe_val_db="",
-                probe_time_s=nan,
-                probe_cpu_s=nan,
-                n_steps=0,
-                test_db=nan,
-                test_mse_per_coord=nan,
-                step_time_ms=nan,
-                step_cpu_ms=nan,
-                train_time_s=nan,
-                train_cpu_s=nan,
-                time_to_hnn_s=nan,
-                cpu_to_hnn_s=nan,
-                steps_to_hnn=nan,
-                energy_mse=floor["energy_mse"],
-                energy_drift_max=floor["drift_max"],
-                energy_drift_final=floor["drift_final"],
-                traj_error_window=floor["traj_window"],
-                traj_error_horizon=floor["traj_horizon"],
-                rollout_method=rollout_method,
-                horizon=floor["horizon"],
+                lr=math.nan,
+                **_selection_columns(None, floor=True),
+                **_fit_columns(None, math.nan, 0),
+                **_rollout_columns(floor, rollout_method),
             )
         )
         if figures:
@@ -454,6 +401,73 @@ def run_benchmark(
     _write_csv(out / "hamiltonian_curves.csv", curves)
     atomic_write_text(out / "hamiltonian.md", format_table(rows))
     return rows
+
+
+def _check_lr(spec: ModelSpec) -> float | str:
+    """A spec's learning rate: a non-negative number, or ``"auto"``."""
+    if spec.lr != "auto" and (isinstance(spec.lr, str) or not spec.lr >= 0):
+        raise ValueError(f"lr of {spec.label!r} must be a number or 'auto'.")
+    return spec.lr
+
+
+def _curve_rows(system: str, label: str, res: DynamicsFitResult) -> list[dict[str, Any]]:
+    """One row per evaluation of a fit, for ``hamiltonian_curves.csv``."""
+    return [
+        {
+            "system": system,
+            "model": label,
+            "step": s,
+            "train_time_s": t_s,
+            "train_cpu_s": c_s,
+            "test_db": db,
+        }
+        for s, t_s, c_s, db in zip(res.steps, res.wall_time, res.cpu_time, res.test_db, strict=True)
+    ]
+
+
+def _selection_columns(sel: DynamicsLRSelection | None, floor: bool = False) -> dict[str, Any]:
+    """The learning-rate columns of a row: fixed, chosen by :func:`select_lr`, or none (the
+    floor row, which trains nothing)."""
+    if sel is None:
+        return {"lr_selection": "" if floor else "fixed", "probe_val_db": "",
+                "probe_time_s": math.nan, "probe_cpu_s": math.nan}  # fmt: skip
+    scores = " ".join(f"{lr:g}:{db:.2f}" for lr, db in zip(sel.lrs, sel.val_db, strict=True))
+    return {"lr_selection": "validation", "probe_val_db": scores,
+            "probe_time_s": sel.wall_time, "probe_cpu_s": sel.cpu_time}  # fmt: skip
+
+
+def _fit_columns(res: DynamicsFitResult | None, target: float, n_steps: int) -> dict[str, Any]:
+    """The accuracy and timing columns of a row (NaN for the floor row, ``res=None``)."""
+    if res is None:
+        nan = math.nan
+        names = ("test_db", "test_mse_per_coord", "step_time_ms", "step_cpu_ms", "train_time_s",
+                 "train_cpu_s", "time_to_hnn_s", "cpu_to_hnn_s", "steps_to_hnn")  # fmt: skip
+        return {"n_steps": n_steps, **dict.fromkeys(names, nan)}
+    return {
+        "n_steps": n_steps,
+        "test_db": res.final_db,
+        "test_mse_per_coord": res.test_mse[-1],
+        "step_time_ms": 1e3 * res.step_time,
+        "step_cpu_ms": 1e3 * res.step_cpu_time,
+        "train_time_s": res.wall_time[-1],
+        "train_cpu_s": res.cpu_time[-1],
+        "time_to_hnn_s": res.time_to_reach(target),
+        "cpu_to_hnn_s": res.time_to_reach(target, cpu=True),
+        "steps_to_hnn": res.steps_to_reach(target),
+    }
+
+
+def _rollout_columns(ro: dict[str, Any], method: str) -> dict[str, Any]:
+    """The rollout columns of a row (energy error and drift, trajectory error)."""
+    return {
+        "energy_mse": ro["energy_mse"],
+        "energy_drift_max": ro["drift_max"],
+        "energy_drift_final": ro["drift_final"],
+        "traj_error_window": ro["traj_window"],
+        "traj_error_horizon": ro["traj_horizon"],
+        "rollout_method": method,
+        "horizon": ro["horizon"],
+    }
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
