@@ -10,13 +10,14 @@ restated here: a flag left out passes nothing, and the function's own default ap
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ot_gradnets._threads import add_threads_argument
+from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
 
-__all__ = ["add_common_arguments", "add_list_argument", "defaults_of", "given"]
+__all__ = ["add_common_arguments", "add_list_argument", "defaults_of", "given", "with_threads"]
 
 
 class _ListAction(argparse.Action):
@@ -121,3 +122,17 @@ def given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
     return {
         key: getattr(args, attr) for key, attr in names.items() if getattr(args, attr) is not None
     }
+
+
+def with_threads(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """``command`` run under its ``--threads`` (``"auto"``: these commands' steps are small, so
+    one thread; see :func:`ot_gradnets.resolve_threads`)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with thread_limit(resolve_threads(args.threads)):
+            return command(args)
+
+    return run

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ot_gradnets._threads import resolve_threads, thread_limit
-from ot_gradnets.cli._common import add_common_arguments, add_list_argument, defaults_of
+from ot_gradnets.cli._common import (
+    add_common_arguments,
+    add_list_argument,
+    defaults_of,
+    with_threads,
+)
 from ot_gradnets.core.fields import RECIPES, SUITES, run_benchmark
-
-
-def _run(args: argparse.Namespace) -> int:
-    with thread_limit(resolve_threads(args.threads)):  # "auto": small steps, one thread
-        return _run_benchmark(args)
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
@@ -92,4 +91,4 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         help="keep the rows an earlier (killed or finished) run wrote to --out and fit only the "
         "missing ones; the same command picks up where it stopped",
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=with_threads(_run_benchmark))

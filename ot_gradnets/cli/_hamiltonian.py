@@ -6,8 +6,13 @@ import argparse
 import time
 from typing import Any
 
-from ot_gradnets._threads import resolve_threads, thread_limit
-from ot_gradnets.cli._common import add_common_arguments, add_list_argument, defaults_of, given
+from ot_gradnets.cli._common import (
+    add_common_arguments,
+    add_list_argument,
+    defaults_of,
+    given,
+    with_threads,
+)
 from ot_gradnets.core.hamiltonian import DEFAULT_LR_GRID, INTEGRATORS, SYSTEMS, run_benchmark
 from ot_gradnets.core.hamiltonian._bench import format_table
 
@@ -21,11 +26,6 @@ _QUICK = {
     "step_size": 0.1,
     "probe_steps": 20,
 }
-
-
-def _run(args: argparse.Namespace) -> int:
-    with thread_limit(resolve_threads(args.threads)):  # "auto": small steps, one thread
-        return _run_benchmark(args)
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
@@ -179,4 +179,4 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         help=f"integrator step (default {defaults['step_size']})",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=with_threads(_run_benchmark))

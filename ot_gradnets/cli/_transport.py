@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 from ot_gradnets._io import atomic_open
-from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
-from ot_gradnets.cli._common import add_common_arguments, add_list_argument
+from ot_gradnets._threads import add_threads_argument
+from ot_gradnets.cli._common import add_common_arguments, add_list_argument, with_threads
+from ot_gradnets.transport import DEMO_DISTRIBUTIONS, PAIRS, sample_demo
 from ot_gradnets.transport._bench import METHODS
-from ot_gradnets.transport._demo import DEMO_DISTRIBUTIONS, sample_demo
-from ot_gradnets.transport._pairs import PAIRS
 
 __all__ = ["register"]
 
@@ -131,7 +130,8 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "loss": args.loss,
         "random_state": args.seed,
-        "verbose": args.verbose,
+        # on a terminal a fit shows its progress (it may run minutes: --max-iter steps)
+        "verbose": args.verbose or sys.stderr.isatty(),
         "threads": args.threads,
     }
     names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth")
@@ -149,7 +149,7 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
-    from ot_gradnets.transport._losses import LOSSES
+    from ot_gradnets.transport import LOSSES
 
     sample_losses = sorted(name for name, cls in LOSSES.items() if cls.needs_target_samples)
     p.add_argument("--loss", default="dual", choices=sample_losses, help="training loss")
@@ -180,7 +180,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
         help="with --validation-fraction: stop after this many held-out evaluations (every 100 "
         "steps) without improvement",
     )
-    add_common_arguments(p, verbose="show a progress bar")
+    add_common_arguments(p, verbose="show a progress bar (always on a terminal)")
 
 
 def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -193,13 +193,7 @@ def _exact_w2(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def demo(args: argparse.Namespace) -> int:
     """``ot-gradnets demo``: fit a 2-D map, print metrics, draw the displacement interpolation."""
-    # the exact-OT checks and the figure are small work too: the estimator's rule for them
-    with thread_limit(resolve_threads(args.threads)):
-        return _demo(args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from ot_gradnets.transport._brenier import BrenierMap
+    from ot_gradnets.transport import BrenierMap
 
     g = torch.Generator().manual_seed(args.seed)
     n_train = 2_000 if args.quick else 20_000
@@ -282,7 +276,7 @@ def _check_output(output: str, *inputs: str) -> None:
 def fit(args: argparse.Namespace) -> int:
     """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
     last healthy map is saved all the same), 130 after Ctrl-C (the map as it was is saved)."""
-    from ot_gradnets.transport._brenier import BrenierMap
+    from ot_gradnets.transport import BrenierMap
 
     _check_output(args.output, args.source, args.target)
     x = _read_array(args.source, args.key)
@@ -323,7 +317,7 @@ def fit(args: argparse.Namespace) -> int:
 
 def transform(args: argparse.Namespace) -> int:
     """``ot-gradnets transform map.pt X -o Y [--inverse]``."""
-    from ot_gradnets.transport._brenier import BrenierMap
+    from ot_gradnets.transport import BrenierMap
 
     _check_output(args.output, args.map, args.input)
     tmap = BrenierMap.load(args.map)
@@ -380,7 +374,7 @@ def register(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="tiny run (seconds), for CI")
     p.add_argument("--out", default="out/demo", help="output folder")
     _add_training_args(p)
-    p.set_defaults(func=demo)
+    p.set_defaults(func=with_threads(demo))
 
     p = sub.add_parser(
         "fit",
