@@ -17,7 +17,14 @@ from typing import Any
 
 from ot_gradnets._threads import add_threads_argument, resolve_threads, thread_limit
 
-__all__ = ["add_common_arguments", "add_list_argument", "defaults_of", "given", "with_threads"]
+__all__ = [
+    "add_bench_arguments",
+    "add_common_arguments",
+    "add_list_argument",
+    "defaults_of",
+    "given",
+    "with_threads",
+]
 
 
 class _ListAction(argparse.Action):
@@ -104,6 +111,24 @@ def add_common_arguments(
     add_threads_argument(parser)
     if verbose is not None:
         parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags every ``bench`` command shares: ``--jobs`` and ``--resume`` (see
+    :func:`ot_gradnets.bench.run_units` and :class:`ot_gradnets.bench.RowStore`)."""
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, each with one torch thread, taking the runs from one queue "
+        "(default 1; 2 on a 2-core machine)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows an earlier (killed or finished) run with the same settings wrote to "
+        "--out and make only the missing ones; without it the tables start anew",
+    )
 
 
 def defaults_of(func: Callable[..., Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ot_gradnets.cli._common import (
+    add_bench_arguments,
     add_common_arguments,
     add_list_argument,
     defaults_of,
@@ -78,17 +79,5 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
     p.add_argument(
         "--first-trial", type=int, default=0, help="index (seed) of the first trial (default 0)"
     )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="worker processes, each one torch thread, models split between them (default 1; "
-        "2 on a 2-core machine)",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the rows an earlier (killed or finished) run wrote to --out and fit only the "
-        "missing ones; the same command picks up where it stopped",
-    )
+    add_bench_arguments(p)
     p.set_defaults(func=with_threads(_run_benchmark))

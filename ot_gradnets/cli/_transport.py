@@ -23,7 +23,12 @@ import torch
 
 from ot_gradnets._io import atomic_open
 from ot_gradnets._threads import add_threads_argument
-from ot_gradnets.cli._common import add_common_arguments, add_list_argument, with_threads
+from ot_gradnets.cli._common import (
+    add_bench_arguments,
+    add_common_arguments,
+    add_list_argument,
+    with_threads,
+)
 from ot_gradnets.transport import DEMO_DISTRIBUTIONS, PAIRS, sample_demo
 from ot_gradnets.transport._bench import METHODS
 
@@ -448,4 +453,5 @@ def register(sub: Any, bench_sub: Any) -> None:
         "--n-train", type=int, default=None, help="training samples per distribution (20000)"
     )
     p.add_argument("--n-test", type=int, default=None, help="test points (10000)")
+    add_bench_arguments(p)
     p.set_defaults(func=bench)

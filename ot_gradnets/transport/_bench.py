@@ -6,14 +6,16 @@ samples, fits the method (timing the fit), and scores it on fresh source points 
 exact map with L2-UVP and the cosine similarity (:mod:`ot_gradnets.transport._metrics`). It
 writes into the output folder
 
-* ``transport.csv``: one row per run (method, pair, d, L2-UVP, cos, fit time, n_train, ...);
-  rows accumulate across invocations (a rerun of the same method, pair and d replaces its
-  row), so a long benchmark can be run in parts;
-* ``transport.md``: the same as a markdown table, one block per pair;
+* ``transport.csv``: one row per run (method, pair, d, L2-UVP, cos, fit time, n_train, ...),
+  written as each run finishes (:class:`~ot_gradnets.bench.RowStore`); with ``resume`` the
+  rows of an earlier run with the same settings are kept and only the missing runs are made,
+  so a long benchmark can be run in parts or picked up after a kill, and ``jobs`` runs
+  fits in parallel worker processes (:func:`~ot_gradnets.bench.run_units`);
+* ``transport.md``: every row of the CSV as a markdown table, one block per pair;
 * ``l2_uvp_vs_dim.png``: L2-UVP against :math:`d`, per method and pair (log scale);
 * ``interpolation_2d.png``: McCann displacement interpolation
-  :math:`x_t = (1 - t)\,x + t\,\hat T(x)` of every method fitted in this invocation at
-  :math:`d = 2` on the ``gmm-convex`` pair.
+  :math:`x_t = (1 - t)\,x + t\,\hat T(x)` of every method in the table at :math:`d = 2` on
+  the ``gmm-convex`` pair (from the maps' images the runs keep in ``interpolation/``).
 
 Methods (:data:`METHODS`): the baselines ``linear``, ``entropic``, ``barycentric``
 (:mod:`ot_gradnets.transport._baselines`), ``brenier`` (``BrenierMap(d)`` with its defaults,
@@ -25,20 +27,23 @@ on pairs that have them in closed form (``gaussian``) and is skipped on the othe
 
 from __future__ import annotations
 
-import csv
+import functools
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from torch import Tensor
 
 from ot_gradnets._io import atomic_open, atomic_write_text
 from ot_gradnets._threads import resolve_threads, thread_limit
+from ot_gradnets.bench import Column, RowStore, plot_lines, pyplot, read_rows, run_units
+from ot_gradnets.bench import markdown_table as markdown_table_of
 from ot_gradnets.transport._baselines import BarycentricMap, EntropicMap, LinearMap
 from ot_gradnets.transport._brenier import BrenierMap
 from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp
@@ -99,7 +104,34 @@ class BenchResult:
     note: str = ""
 
 
-_CSV_HEADER = ["method", "pair", "d", "L2-UVP %", "cos", "fit time s", "n_train", "n_iter", "note"]
+#: The CSV's columns (its header is the one earlier versions wrote) and their cell types.
+COLUMNS: dict[str, type] = {
+    "method": str,
+    "pair": str,
+    "d": int,
+    "L2-UVP %": float,
+    "cos": float,
+    "fit time s": float,
+    "n_train": int,
+    "n_iter": int,
+    "note": str,
+}
+_FORMATS = {"L2-UVP %": ".4g", "cos": ".5f", "fit time s": ".2f"}
+_KEY = ("pair", "d", "method")  # a unit of work is one (pair, d, method): one row
+_FIELDS = dict(zip(COLUMNS, ("method", "pair", "d", "l2_uvp", "cos", "fit_time", "n_train",
+                             "n_iter", "note"), strict=True))  # fmt: skip
+#: The points whose images under every 2-D map the interpolation figure draws.
+_PLOT_POINTS = 600
+
+
+def _as_row(result: BenchResult) -> dict[str, Any]:
+    return {col: getattr(result, attr) for col, attr in _FIELDS.items()}
+
+
+def _as_result(row: dict[str, Any]) -> BenchResult:
+    values = {attr: row[col] for col, attr in _FIELDS.items()}
+    values["note"] = values["note"] or ""
+    return BenchResult(**values)
 
 
 def _n_seen(model: Any, n_train: int) -> int:
@@ -107,28 +139,36 @@ def _n_seen(model: Any, n_train: int) -> int:
     return min(n_train, max_samples) if max_samples else n_train
 
 
-def _fit_and_score(
-    name: str,
-    pair: TransportPair,
-    time_limit: float,
-    n_train: int,
-    n_test: int,
-    seed: int,
-    quick: bool,
-    threads: int | str = "auto",
-) -> tuple[BenchResult, Any]:
-    model = METHODS[name](pair.dim, time_limit, seed, quick)
+@dataclass(frozen=True)
+class _Settings:
+    """What every run of one benchmark shares. All but ``out`` and ``threads`` change the rows'
+    values, so they make the fingerprint that ``resume`` checks."""
+
+    time_limit: float
+    n_train: int
+    n_test: int
+    seed: int
+    quick: bool
+    out: str | None = None
+    threads: int | str = "auto"
+
+    def fingerprinted(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("out", "threads")}
+
+
+def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchResult, Any]:
+    model = METHODS[name](pair.dim, s.time_limit, s.seed, s.quick)
     if hasattr(model, "threads"):  # BrenierMap picks its own count per fit
-        model.set_params(threads=threads)
+        model.set_params(threads=s.threads)
     densities = {}
     if name == "brenier-monge-ampere":  # log-densities; target samples set the linear start
         densities = {
             "source_log_density": pair.source_log_density,  # type: ignore[attr-defined]
             "target_log_density": pair.target_log_density,  # type: ignore[attr-defined]
         }
-    x_train = pair.sample_source(n_train, torch.Generator().manual_seed(seed + 1))
-    y_train = pair.sample_target(n_train, torch.Generator().manual_seed(seed + 2))
-    x_test = pair.sample_source(n_test, torch.Generator().manual_seed(seed + 3))
+    x_train = pair.sample_source(s.n_train, torch.Generator().manual_seed(s.seed + 1))
+    y_train = pair.sample_target(s.n_train, torch.Generator().manual_seed(s.seed + 2))
+    x_test = pair.sample_source(s.n_test, torch.Generator().manual_seed(s.seed + 3))
     true = pair.transport(x_test.double())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -147,11 +187,34 @@ def _fit_and_score(
         l2_uvp=l2_uvp(pred, true, pair.target_variance()) if finite else math.inf,
         cos=cosine_similarity(x_test.double(), pred, true) if finite else math.nan,
         fit_time=fit_time,
-        n_train=_n_seen(model, n_train),
+        n_train=_n_seen(model, s.n_train),
         n_iter=getattr(model, "n_iter_", None) if name.startswith("brenier") else None,
         note=note if finite else ("non-finite predictions; " + note),
     )
     return result, model
+
+
+def _plot_points(pair: TransportPair) -> Tensor:
+    return pair.sample_source(_PLOT_POINTS, torch.Generator().manual_seed(12345))
+
+
+def _unit_rows(s: _Settings, unit: tuple[str, int, str]) -> list[dict[str, Any]]:
+    """The row of one (pair, d, method); at d = 2 it also keeps the map's images of the
+    interpolation figure's points (``out/interpolation/<method>_<pair>.pt``)."""
+    pair_name, d, method = unit
+    pair = make_pair(pair_name, d, s.seed, dtype=torch.float32)
+    if method == "brenier-monge-ampere" and not hasattr(pair, "target_log_density"):
+        return []  # the target's density has no closed form on this pair
+    with thread_limit(resolve_threads(s.threads)):  # the baselines' and the scoring's
+        result, model = _fit_and_score(method, pair, s)
+        if d == 2 and s.out is not None:
+            with torch.no_grad():
+                images = torch.as_tensor(model.transform(_plot_points(pair))).float()
+            folder = Path(s.out) / "interpolation"
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_open(folder / f"{method}_{pair_name}.pt", "wb") as fh:
+                torch.save(images, fh)
+    return [_as_row(result)]
 
 
 def run_benchmark(
@@ -164,26 +227,36 @@ def run_benchmark(
     seed: int = 0,
     quick: bool = False,
     verbose: bool = True,
-    on_result: Callable[[BenchResult], None] | None = None,
     threads: int | str = "auto",
-) -> tuple[list[BenchResult], dict[tuple[str, str, int], Any]]:
+    out: str | Path | None = None,
+    resume: bool = False,
+    jobs: int = 1,
+) -> list[BenchResult]:
     """Fit and score every method on every pair and dimension.
 
     Args:
         pairs: names in :data:`PAIRS`; dims: dimensions; methods: names in :data:`METHODS`
-            (``None``: all, or only the baselines while ``BrenierMap`` is unavailable).
+            (``None``: all).
         time_limit: seconds per ``BrenierMap`` fit.
         n_train: training samples per distribution (baselines subsample, see their
             ``max_samples``); n_test: test points for the metrics.
         seed: seed of the pairs (``make_pair(name, d, seed)``) and of all samples.
         quick: small, fast settings for smoke tests.
-        verbose: show a tqdm bar over the runs.
-        on_result: called with each result as soon as it is available.
+        verbose: show a progress bar over the runs.
         threads: CPU threads (``"auto"``: see :func:`ot_gradnets.resolve_threads`; one for the
-            baselines and scoring, ``BrenierMap``'s own rule for its fits).
+            baselines and scoring, ``BrenierMap``'s own rule for its fits). Workers of
+            ``jobs > 1`` use one each.
+        out: folder of ``transport.csv`` (written as each run finishes) and the 2-D maps'
+            images for the interpolation figure; ``None``: a temporary folder, removed after.
+        resume: keep the rows an earlier run with the same ``time_limit``, ``n_train``,
+            ``n_test``, ``seed`` and ``quick`` wrote to ``out`` and run only the missing ones;
+            rows of other pairs, dimensions or methods are kept too, so a benchmark can be run
+            in parts. Without it, ``transport.csv`` starts anew.
+        jobs: worker processes, each running whole fits with one torch thread.
 
     Returns:
-        The results, and the fitted models at ``d = 2`` keyed by ``(method, pair, d)``.
+        The results of this call's pairs, dimensions and methods (kept ones included), in
+        table order.
     """
     if methods is None:
         methods = list(METHODS)
@@ -193,25 +266,24 @@ def run_benchmark(
     bad_pairs = [p for p in pairs if p not in PAIRS]
     if bad_pairs:
         raise ValueError(f"pairs must be in {sorted(PAIRS)}, got unknown {bad_pairs}.")
-    runs = [(p, d, m) for p in pairs for d in dims for m in methods]
-    results: list[BenchResult] = []
-    models: dict[tuple[str, str, int], Any] = {}
-    bar = tqdm(runs, desc="bench transport", disable=not verbose)
-    for pair_name, d, method in bar:
-        bar.set_postfix_str(f"{method} {pair_name} d={d}")
-        pair = make_pair(pair_name, d, seed, dtype=torch.float32)
-        if method == "brenier-monge-ampere" and not hasattr(pair, "target_log_density"):
-            continue  # the target's density has no closed form on this pair
-        with thread_limit(resolve_threads(threads)):  # the baselines' and the scoring's
-            result, model = _fit_and_score(
-                method, pair, time_limit, n_train, n_test, seed, quick, threads
-            )
-        results.append(result)
-        if d == 2:
-            models[(method, pair_name, d)] = (model, pair)
-        if on_result is not None:
-            on_result(result)
-    return results, models
+    if out is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run_benchmark(pairs, dims, methods, time_limit, n_train, n_test, seed, quick,
+                                 verbose, threads, tmp, False, jobs)  # fmt: skip
+    settings = _Settings(float(time_limit), int(n_train), int(n_test), int(seed), bool(quick),
+                         str(out), 1 if jobs > 1 else threads)  # fmt: skip
+    store = _store(Path(out), settings, resume)
+    units = [(p, int(d), m) for p in pairs for d in dims for m in methods]
+    run_units(units, functools.partial(_unit_rows, settings), store, jobs=jobs,
+              progress=verbose, desc="bench transport")  # fmt: skip
+    store.sort(_table_order)
+    wanted = set(units)
+    return [_as_result(r) for r in store.rows if (r["pair"], r["d"], r["method"]) in wanted]
+
+
+def _store(out: Path, settings: _Settings, resume: bool) -> RowStore:
+    return RowStore(out / "transport.csv", COLUMNS, _KEY, settings.fingerprinted(),
+                    resume=resume, formats=_FORMATS)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,126 +292,67 @@ def run_benchmark(
 
 
 def read_csv(path: Path) -> list[BenchResult]:
-    """Read results written by :func:`write_csv`."""
-    rows = []
-    with open(path, newline="") as f:
-        for rec in csv.DictReader(f):
-            rows.append(
-                BenchResult(
-                    method=rec["method"],
-                    pair=rec["pair"],
-                    d=int(rec["d"]),
-                    l2_uvp=float(rec["L2-UVP %"]),
-                    cos=float(rec["cos"]),
-                    fit_time=float(rec["fit time s"]),
-                    n_train=int(rec["n_train"]),
-                    n_iter=int(rec["n_iter"]) if rec.get("n_iter") else None,
-                    note=rec.get("note", ""),
-                )
-            )
-    return rows
+    """Read the results in a ``transport.csv``."""
+    return [_as_result(r) for r in read_rows(path, COLUMNS)]
 
 
-def _sorted(results: Sequence[BenchResult]) -> list[BenchResult]:
+def _table_order(row: dict[str, Any]) -> tuple[Any, ...]:
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(results, key=lambda r: (r.pair, r.d, order.get(r.method, 99), r.method))
+    return (row["pair"], row["d"], order.get(row["method"], 99), row["method"])
 
 
-def write_csv(results: Sequence[BenchResult], path: Path) -> None:
-    """Write results as CSV (columns: method, pair, d, L2-UVP %, cos, fit time s, n_train,
-    n_iter, note)."""
-    with atomic_open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(_CSV_HEADER)
-        for r in _sorted(results):
-            w.writerow(
-                [
-                    r.method,
-                    r.pair,
-                    r.d,
-                    f"{r.l2_uvp:.4g}",
-                    f"{r.cos:.5f}",
-                    f"{r.fit_time:.2f}",
-                    r.n_train,
-                    "" if r.n_iter is None else r.n_iter,
-                    r.note,
-                ]
-            )
+_TABLE = [
+    Column("method", "method"),
+    Column("d", "d", right=True),
+    Column("L2-UVP %", "l2_uvp", ".3g", right=True),
+    Column("cos", "cos", ".4f", right=True),
+    Column("fit time s", "fit_time", ".1f", right=True),
+    Column("n_train", "n_train", right=True),
+    Column("steps", "n_iter", right=True),
+]
 
 
 def markdown_table(results: Sequence[BenchResult]) -> str:
     """Results as markdown: one table per pair, rows (method, d)."""
-    lines = []
-    for pair in sorted({r.pair for r in results}):
-        lines += [
-            f"**{pair}**",
-            "",
-            "| method | d | L2-UVP % | cos | fit time s | n_train | steps |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in _sorted([r for r in results if r.pair == pair]):
-            steps = "" if r.n_iter is None else str(r.n_iter)
-            lines.append(
-                f"| {r.method} | {r.d} | {r.l2_uvp:.3g} | {r.cos:.4f} | {r.fit_time:.1f} "
-                f"| {r.n_train} | {steps} |"
-            )
-        lines.append("")
-    return "\n".join(lines)
+    rows = sorted((asdict(r) for r in results), key=_table_order)
+    blocks = []
+    for pair in sorted({r["pair"] for r in rows}):
+        table = markdown_table_of([r for r in rows if r["pair"] == pair], _TABLE, missing="")
+        blocks.append(f"**{pair}**\n\n{table}")
+    return "\n".join(blocks)
 
 
 def plot_uvp_vs_dim(results: Sequence[BenchResult], path: Path) -> None:
     """L2-UVP against dimension (log-log), one panel per pair, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pairs = sorted({r.pair for r in results})
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4), squeeze=False)
-    for ax, pair in zip(axes[0], pairs, strict=True):
-        for method in [m for m in METHODS if any(r.method == m for r in results)]:
-            rows = sorted(
-                (r for r in results if r.pair == pair and r.method == method and r.l2_uvp > 0),
-                key=lambda r: r.d,
-            )
-            if rows:
-                style = "--" if method in BASELINE_METHODS else "-"
-                ax.plot(
-                    [r.d for r in rows], [r.l2_uvp for r in rows], style, marker="o", label=method
-                )
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("dimension d")
-        ax.set_ylabel("L2-UVP (%)")
-        ax.set_title(pair)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    plot_lines([asdict(r) for r in results], path, panel="pair", series="method", x="d",
+               y="l2_uvp", xlabel="dimension d", ylabel="L2-UVP (%)", ylog=True,
+               dashed=lambda m: m in BASELINE_METHODS, order=list(METHODS))  # fmt: skip
 
 
-def plot_interpolation(models: dict[tuple[str, str, int], Any], path: Path, n: int = 600) -> bool:
-    """McCann interpolation ``(1 - t) x + t T(x)`` of every 2-D model on ``gmm-convex`` (or the
-    first pair available); returns False when there is no 2-D model to draw."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pair_names = sorted({k[1] for k in models})
+def plot_interpolation(out: Path, results: Sequence[BenchResult], seed: int, path: Path) -> bool:
+    """McCann interpolation ``(1 - t) x + t T(x)`` of every 2-D map in ``results`` whose images
+    :func:`run_benchmark` kept in ``out``, on ``gmm-convex`` (or the first pair available);
+    returns False when there is none to draw."""
+    order = {m: i for i, m in enumerate(METHODS)}
+    kept = {
+        (r.pair, r.method): out / "interpolation" / f"{r.method}_{r.pair}.pt"
+        for r in sorted(results, key=lambda r: order.get(r.method, 99))
+        if r.d == 2
+    }
+    kept = {k: v for k, v in kept.items() if v.exists()}
+    pair_names = sorted({p for p, _ in kept})
     if not pair_names:
         return False
     pair_name = "gmm-convex" if "gmm-convex" in pair_names else pair_names[0]
-    entries = [(k[0], v) for k, v in models.items() if k[1] == pair_name]
-    pair = entries[0][1][1]
-    x = pair.sample_source(n, torch.Generator().manual_seed(12345))
-    y = pair.sample_target(n, torch.Generator().manual_seed(54321))
-    ts = (0.25, 0.5, 0.75, 1.0)
-    panels = [("exact T*", pair.transport)] + [
-        (name, lambda z, m=model: torch.as_tensor(m.transform(z)).to(z.dtype))
-        for name, (model, _) in entries
+    pair = make_pair(pair_name, 2, seed, dtype=torch.float32)
+    x = _plot_points(pair)
+    y = pair.sample_target(_PLOT_POINTS, torch.Generator().manual_seed(54321))
+    panels = [("exact T*", pair.transport(x))] + [
+        (method, torch.load(file, weights_only=True))
+        for (p, method), file in kept.items()
+        if p == pair_name
     ]
+    plt = pyplot()
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(
@@ -348,14 +361,11 @@ def plot_interpolation(models: dict[tuple[str, str, int], Any], path: Path, n: i
     cmap = plt.get_cmap("viridis")
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
-    for ax, (name, fn) in zip(axes.flat, panels, strict=False):
-        with torch.no_grad():
-            tx = fn(x)
+    for ax, (name, tx) in zip(axes.flat, panels, strict=False):
         ax.scatter(*y.T, s=2, c="lightgray", label="target")
         ax.scatter(*x.T, s=2, color=cmap(0.0), label="t=0")
-        for t in ts:
-            xt = (1 - t) * x + t * tx
-            ax.scatter(*xt.T, s=2, color=cmap(t), label=f"t={t:g}")
+        for t in (0.25, 0.5, 0.75, 1.0):
+            ax.scatter(*((1 - t) * x + t * tx).T, s=2, color=cmap(t), label=f"t={t:g}")
         ax.set_title(name, fontsize=9)
     axes[0][0].legend(fontsize=6, markerscale=2, loc="best")
     fig.suptitle(f"displacement interpolation, {pair_name}, d = 2", fontsize=10)
@@ -365,62 +375,45 @@ def plot_interpolation(models: dict[tuple[str, str, int], Any], path: Path, n: i
     return True
 
 
-def _merge(old: Sequence[BenchResult], new: Sequence[BenchResult]) -> list[BenchResult]:
-    keys = {(r.method, r.pair, r.d) for r in new}
-    return [r for r in old if (r.method, r.pair, r.d) not in keys] + list(new)
-
-
 def main(args: Any) -> int:
     """Run the transport benchmark from parsed command-line arguments; returns 0.
 
     Reads ``args.quick``, ``args.dims``, ``args.methods``, ``args.time_limit``, ``args.out`` and,
     when present, ``args.pairs``, ``args.n_train``, ``args.n_test``, ``args.seed``,
-    ``args.threads``. ``--quick``: d = 2 only, 500 training samples, baselines on 500 samples,
-    ``BrenierMap`` for 30 steps (under a minute on a CPU).
+    ``args.threads``, ``args.resume``, ``args.jobs``. ``--quick``: d = 2 only, 500 training
+    samples, baselines on 500 samples, ``BrenierMap`` for 30 steps (under a minute on a CPU).
+    The report (table and figures) covers every row of ``transport.csv``, kept ones included.
     """
     quick = bool(getattr(args, "quick", False))
-    dims = getattr(args, "dims", None) or ((2,) if quick else DIMS)
-    methods = getattr(args, "methods", None)
-    time_limit = getattr(args, "time_limit", None) or (2.0 if quick else 600.0)
-    pairs = getattr(args, "pairs", None) or tuple(PAIRS)
-    n_train = getattr(args, "n_train", None) or (500 if quick else 20_000)
-    n_test = getattr(args, "n_test", None) or (1000 if quick else 10_000)
     seed = getattr(args, "seed", None) or 0
-    threads = getattr(args, "threads", None) or "auto"
     out = Path(getattr(args, "out", None) or "out/bench_transport")
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "transport.csv"
-    previous = read_csv(csv_path) if csv_path.exists() else []
-    done: list[BenchResult] = []
-
-    def save(result: BenchResult) -> None:  # keep partial results of long runs
-        done.append(result)
-        write_csv(_merge(previous, done), csv_path)
-
     start = time.perf_counter()
-    _, models = run_benchmark(
-        pairs=pairs,
-        dims=dims,
-        methods=methods,
-        time_limit=float(time_limit),
-        n_train=int(n_train),
-        n_test=int(n_test),
+    results = run_benchmark(
+        pairs=getattr(args, "pairs", None) or tuple(PAIRS),
+        dims=getattr(args, "dims", None) or ((2,) if quick else DIMS),
+        methods=getattr(args, "methods", None),
+        time_limit=float(getattr(args, "time_limit", None) or (2.0 if quick else 600.0)),
+        n_train=int(getattr(args, "n_train", None) or (500 if quick else 20_000)),
+        n_test=int(getattr(args, "n_test", None) or (1000 if quick else 10_000)),
         seed=int(seed),
         quick=quick,
-        on_result=save,
-        threads=threads,
+        threads=getattr(args, "threads", None) or "auto",
+        out=out,
+        resume=bool(getattr(args, "resume", False)),
+        jobs=int(getattr(args, "jobs", None) or 1),
     )
     wall = time.perf_counter() - start
-    results = _merge(previous, done)
-    table = markdown_table(results)
+    csv_path = out / "transport.csv"
+    everything = read_csv(csv_path)
+    table = markdown_table(everything)
     atomic_write_text(out / "transport.md", table)
-    plot_uvp_vs_dim(results, out / "l2_uvp_vs_dim.png")
+    plot_uvp_vs_dim(everything, out / "l2_uvp_vs_dim.png")
     figures = ["l2_uvp_vs_dim.png"]
-    if models and plot_interpolation(models, out / "interpolation_2d.png"):
+    if plot_interpolation(out, everything, int(seed), out / "interpolation_2d.png"):
         figures.append("interpolation_2d.png")
     print(table)  # noqa: T201 - the command's report
     print(  # noqa: T201
-        f"{len(done)} runs in {wall:.0f} s; wrote {csv_path}, {out / 'transport.md'}, "
+        f"{len(results)} rows in {wall:.0f} s; wrote {csv_path}, {out / 'transport.md'}, "
         + ", ".join(str(out / f) for f in figures)
     )
     return 0

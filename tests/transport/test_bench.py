@@ -1,4 +1,4 @@
-"""The transport benchmark runner: results, CSV/markdown/figures, accumulation, errors."""
+"""The transport benchmark suite: results, CSV/markdown/figures, resume and jobs, errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from ot_gradnets.transport._bench import (
     markdown_table,
     read_csv,
     run_benchmark,
-    write_csv,
 )
 from ot_gradnets.transport._pairs import PAIRS
 
@@ -26,7 +25,7 @@ def args(tmp_path, **kw):
 
 
 def test_run_benchmark_baselines_small():
-    results, models = run_benchmark(
+    results = run_benchmark(
         dims=[2],
         methods=["linear", "barycentric"],
         n_train=200,
@@ -45,12 +44,12 @@ def test_run_benchmark_baselines_small():
     assert by["gmm-convex", "linear"].l2_uvp > 3.0
     assert by["gmm-icnn", "linear"].l2_uvp > 8.0
     assert all(math.isfinite(r.l2_uvp) and -1 <= r.cos <= 1 and r.n_train == 200 for r in results)
-    assert ("linear", "gmm-convex", 2) in models
 
 
-def test_main_writes_table_csv_figures_and_accumulates(tmp_path, capsys):
+def test_main_writes_table_csv_figures_and_resumes_in_parts(tmp_path, capsys):
     assert main(args(tmp_path, methods=["linear"], n_train=200, n_test=200)) == 0
-    assert main(args(tmp_path, methods=["barycentric"], n_train=200, n_test=200)) == 0
+    kw = dict(n_train=200, n_test=200, resume=True)
+    assert main(args(tmp_path, methods=["barycentric", "linear"], **kw)) == 0
     rows = read_csv(tmp_path / "transport.csv")
     assert sorted({r.method for r in rows}) == ["barycentric", "linear"]
     assert len(rows) == 2 * len(PAIRS)
@@ -61,20 +60,37 @@ def test_main_writes_table_csv_figures_and_accumulates(tmp_path, capsys):
     for fig in ("l2_uvp_vs_dim.png", "interpolation_2d.png"):
         assert (tmp_path / fig).stat().st_size > 1000
     assert "L2-UVP" in capsys.readouterr().out
+    # the linear rows were kept, not refitted: their fit times are the first run's
+    first = {(r.pair, r.method): r for r in rows}
+    assert main(args(tmp_path, methods=["linear"], **kw)) == 0
+    again = {(r.pair, r.method): r for r in read_csv(tmp_path / "transport.csv")}
+    assert again == first
+    # other settings: refused, naming the difference, and the table is untouched
+    with pytest.raises(ValueError, match="n_train: 200 then, 300 now"):
+        main(args(tmp_path, methods=["linear"], n_train=300, n_test=200, resume=True))
+    assert {(r.pair, r.method): r for r in read_csv(tmp_path / "transport.csv")} == first
 
 
-def test_csv_round_trip_and_markdown(tmp_path):
+def test_jobs_give_the_rows_of_one_process(tmp_path):
+    kw = dict(dims=[2, 4], methods=["linear", "barycentric"], n_train=200, n_test=300)
+    one = run_benchmark(quick=True, verbose=False, out=tmp_path / "one", **kw)
+    two = run_benchmark(quick=True, verbose=False, out=tmp_path / "two", jobs=2, **kw)
+    assert len(one) == 2 * 2 * len(PAIRS)
+    key = [(r.pair, r.d, r.method) for r in one]
+    assert key == [(r.pair, r.d, r.method) for r in two]  # table order, whatever finished first
+    for a, b in zip(one, two, strict=True):
+        assert a.l2_uvp == pytest.approx(b.l2_uvp, rel=1e-4) and a.n_train == b.n_train
+
+
+def test_markdown_table_cells():
     rows = [
         BenchResult("linear", "gaussian", 8, 0.5, 0.99, 0.01, 1000),
         BenchResult("brenier", "gaussian", 8, 0.25, 0.999, 12.3, 1000, n_iter=40, note="x"),
     ]
-    write_csv(rows, tmp_path / "t.csv")
-    back = read_csv(tmp_path / "t.csv")
-    assert [(r.method, r.d, r.n_iter, r.note) for r in back] == [
-        ("linear", 8, None, ""),
-        ("brenier", 8, 40, "x"),
-    ]
-    assert "| brenier | 8 | 0.25 | 0.9990 | 12.3 | 1000 | 40 |" in markdown_table(back)
+    md = markdown_table(rows)
+    assert "| brenier | 8 | 0.25 | 0.9990 | 12.3 | 1000 | 40 |" in md
+    assert "| linear | 8 | 0.5 | 0.9900 | 0.0 | 1000 |  |" in md
+    assert md.index("| linear |") < md.index("| brenier |")  # the METHODS order
 
 
 def test_unknown_method_or_pair_raises():
@@ -92,7 +108,7 @@ def test_registry_has_baselines_and_every_loss():
 
 
 def test_monge_ampere_runs_only_where_the_densities_are_known():
-    results, _ = run_benchmark(
+    results = run_benchmark(
         dims=[2],
         methods=["brenier-monge-ampere"],
         n_train=200,
