@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ot_gradnets.cli._common import (
+    add_bench_arguments,
     add_common_arguments,
     add_list_argument,
     defaults_of,
@@ -61,6 +62,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         figures=not args.no_figures,
         verbose=args.verbose,
+        resume=args.resume,
+        jobs=args.jobs,
         **opts,
     )
     print(format_table(rows))
@@ -68,7 +71,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         f"wrote {args.out}/hamiltonian.md, hamiltonian.csv, hamiltonian_curves.csv"
         + ("" if args.no_figures else " and figures")
     )
-    print(f"{len(rows)} runs in {time.perf_counter() - tic:.1f} s")
+    print(f"{len(rows)} rows in {time.perf_counter() - tic:.1f} s")
     return 0
 
 
@@ -179,4 +182,5 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         help=f"integrator step (default {defaults['step_size']})",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_bench_arguments(p)
     p.set_defaults(func=with_threads(_run_benchmark))

@@ -23,19 +23,19 @@ It writes ``hamiltonian.md`` and ``hamiltonian.csv`` (one row per system and mod
 from __future__ import annotations
 
 import copy
-import csv
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ot_gradnets._deprecation import renamed_keywords
-from ot_gradnets._io import atomic_open, atomic_write_text
+from ot_gradnets._io import atomic_write_text
 from ot_gradnets._registry import check_choice
+from ot_gradnets.bench import Column, RowStore, markdown_table, read_rows, run_units
 from ot_gradnets.core._budget import count_parameters
 
 from ._data import HamiltonianDataset, make_dataset
@@ -234,6 +234,45 @@ def _rollouts(
     }
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What every system's run shares. All but ``out``, ``figures`` and ``verbose`` change the
+    rows' values, so they make the fingerprint that ``resume`` checks."""
+
+    specs: tuple[ModelSpec, ...]
+    budget: int | None
+    n_steps: int
+    batch_size: int
+    eval_every: int
+    n_trajectories: int | None
+    n_rollouts: int
+    horizon_factor: float
+    rollout_method: str
+    step_size: float | None
+    seed: int
+    lr_grid: tuple[float, ...]
+    probe_steps: int
+    validation_fraction: float
+    out: str = ""
+    figures: bool = True
+    verbose: bool = False
+
+    def fingerprinted(self) -> dict[str, Any]:
+        plain = {k: v for k, v in asdict(self).items() if k not in ("out", "figures", "verbose")}
+        plain["specs"] = [s.label for s in self.specs]
+        return plain
+
+
+#: ``hamiltonian.csv``'s columns (those of :class:`BenchRow`) and their cell types.
+COLUMNS: dict[str, type] = {
+    f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(BenchRow)
+}
+#: ``hamiltonian_curves.csv``'s columns.
+CURVE_COLUMNS: dict[str, type] = {"system": str, "model": str, "step": int,
+                                  "train_time_s": float, "train_cpu_s": float,
+                                  "test_db": float}  # fmt: skip
+
+
 @renamed_keywords(val_fraction="validation_fraction")
 def run_benchmark(
     systems: Sequence[str] = ("two-body", "spring-chain"),
@@ -254,6 +293,8 @@ def run_benchmark(
     validation_fraction: float = 0.2,
     figures: bool = True,
     verbose: bool = False,
+    resume: bool = False,
+    jobs: int = 1,
 ) -> list[BenchRow]:
     r"""Run the Hamiltonian benchmark and write its table, curves and figures to ``out_dir``.
 
@@ -282,125 +323,139 @@ def run_benchmark(
             ``DeprecationWarning``).
         figures: whether to draw the figures (needs matplotlib).
         verbose: progress bars.
+        resume: keep the systems that an earlier run with the same models and settings wrote
+            to ``out_dir`` (all of a system's models train together, so a system is the unit
+            that is kept or run) and run only the others. Without it the tables start anew.
+        jobs: worker processes, one system each at a time, each with one torch thread.
 
     Returns:
-        The rows also written to ``hamiltonian.csv``.
+        The rows of ``systems`` (kept ones included), also in ``hamiltonian.csv``.
     """
     for name in systems:
         check_choice(name, SYSTEMS, "system")
     check_choice(rollout_method, INTEGRATORS, "rollout_method")
-    specs = [m if isinstance(m, ModelSpec) else parse_model_spec(m) for m in models]
+    specs = tuple(m if isinstance(m, ModelSpec) else parse_model_spec(m) for m in models)
+    for spec in specs:
+        _check_lr(spec)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[BenchRow] = []
-    curves: list[dict[str, Any]] = []
-    for sys_name in systems:
-        system = make_system(sys_name)
-        data = make_dataset(system, n_trajectories=n_trajectories, seed=seed)
-        dim = system.dim
-        sys_budget = budget
-        if sys_budget is None:
-            hnn_spec = next((s for s in specs if s.name == "hnn"), parse_model_spec("hnn"))
-            sys_budget = count_parameters(_build(hnn_spec, dim, None))
-        spec_budget = {s.label: budget if s.name == "hnn" else sys_budget for s in specs}
-        selections = {
-            spec.label: select_lr(
-                functools.partial(_build, spec, dim, spec_budget[spec.label]),
-                data,
-                lrs=lr_grid,
-                n_steps=probe_steps,
-                batch_size=batch_size,
-                eval_every=eval_every,
-                validation_fraction=validation_fraction,
-                seed=seed,
-                verbose=verbose,
-            )
-            for spec in specs
-            if _check_lr(spec) == "auto"
-        }
-        lrs = {
-            s.label: selections[s.label].lr if s.label in selections else float(s.lr) for s in specs
-        }
-        trained: dict[str, HamiltonianField] = {}
-        for spec in specs:
-            torch.manual_seed(seed)
-            trained[spec.label] = _build(spec, dim, spec_budget[spec.label])
-        fits: dict[str, DynamicsFitResult] = fit_dynamics_models(
-            trained,
-            data.train_states,
-            data.train_derivatives,
-            data.test_states,
-            data.test_derivatives,
-            n_steps=n_steps,
-            batch_size=batch_size,
-            lr=lrs,
-            eval_every=eval_every,
-            generator=torch.Generator().manual_seed(seed),
-            verbose=verbose,
+    settings = _Settings(specs, budget, n_steps, batch_size, eval_every, n_trajectories,
+                         n_rollouts, horizon_factor, rollout_method, step_size, seed,
+                         tuple(lr_grid), probe_steps, validation_fraction, str(out), figures,
+                         verbose)  # fmt: skip
+    store = RowStore(out / "hamiltonian.csv", COLUMNS, ("system", "model"),
+                     settings.fingerprinted(), resume=resume)  # fmt: skip
+    run_units([(name,) for name in systems], functools.partial(_system_rows, settings), store,
+              jobs=jobs, progress=verbose, desc="bench hamiltonian")  # fmt: skip
+    order = {name: i for i, name in enumerate(systems)}
+    store.sort(lambda r: order.get(r["system"], len(order)))
+    rows = [BenchRow(**{k: "" if v is None else v for k, v in r.items()}) for r in store.rows]
+    curves = RowStore(out / "hamiltonian_curves.csv", CURVE_COLUMNS, ("system", "model", "step"),
+                      settings.fingerprinted())  # fmt: skip
+    for name in dict.fromkeys(r.system for r in rows):
+        part = out / "curves" / f"{name}.csv"
+        if part.exists():
+            curves.extend(read_rows(part, CURVE_COLUMNS))
+    atomic_write_text(out / "hamiltonian.md", format_table(rows))
+    return [r for r in rows if r.system in order]
+
+
+def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
+    """Train every model on one system, in lockstep, and make its rows (the floor's last).
+
+    Its learning curves go to ``out/curves/<system>.csv`` and, with ``figures``, its phase
+    portraits, energies and curves to ``out/*_<system>.png``.
+    """
+    (sys_name,) = unit
+    system = make_system(sys_name)
+    data = make_dataset(system, n_trajectories=s.n_trajectories, seed=s.seed)
+    dim = system.dim
+    sys_budget = s.budget
+    if sys_budget is None:
+        hnn_spec = next((x for x in s.specs if x.name == "hnn"), parse_model_spec("hnn"))
+        sys_budget = count_parameters(_build(hnn_spec, dim, None))
+    spec_budget = {x.label: s.budget if x.name == "hnn" else sys_budget for x in s.specs}
+    selections = {
+        spec.label: select_lr(
+            functools.partial(_build, spec, dim, spec_budget[spec.label]),
+            data,
+            lrs=s.lr_grid,
+            n_steps=s.probe_steps,
+            batch_size=s.batch_size,
+            eval_every=s.eval_every,
+            validation_fraction=s.validation_fraction,
+            seed=s.seed,
+            verbose=s.verbose,
         )
-        for label, res in fits.items():
-            curves += _curve_rows(sys_name, label, res)
-        ref = next((fits[s.label] for s in specs if s.name == "hnn"), None)
-        target = ref.final_db if ref is not None else math.nan
-        rolls: dict[str, dict[str, Any]] = {}
-        for spec in specs:
-            res, model = fits[spec.label], trained[spec.label]
-            ro = _rollouts(
-                system,
-                model,
-                data,
-                n_rollouts,
-                horizon_factor,
-                rollout_method,
-                step_size,
-                n_out=201,
-            )
-            rolls[spec.label] = ro
-            sel = selections.get(spec.label)
-            timing = _fit_columns(res, target, n_steps)
-            rows.append(
-                BenchRow(
-                    system=sys_name,
-                    dim=dim,
-                    model=spec.label,
-                    n_parameters=res.n_parameters,
-                    width=_width(model),
-                    lr=lrs[spec.label],
-                    **_selection_columns(sel),
-                    **timing,
-                    **_rollout_columns(ro, rollout_method),
-                )
-            )
-        floor = _rollouts(
-            system, None, data, n_rollouts, horizon_factor, rollout_method, step_size, n_out=201
-        )
+        for spec in s.specs
+        if spec.lr == "auto"
+    }
+    lrs = {x.label: selections[x.label].lr if x.label in selections else float(x.lr)
+           for x in s.specs}  # fmt: skip
+    trained: dict[str, HamiltonianField] = {}
+    for spec in s.specs:
+        torch.manual_seed(s.seed)
+        trained[spec.label] = _build(spec, dim, spec_budget[spec.label])
+    fits: dict[str, DynamicsFitResult] = fit_dynamics_models(
+        trained,
+        data.train_states,
+        data.train_derivatives,
+        data.test_states,
+        data.test_derivatives,
+        n_steps=s.n_steps,
+        batch_size=s.batch_size,
+        lr=lrs,
+        eval_every=s.eval_every,
+        generator=torch.Generator().manual_seed(s.seed),
+        verbose=s.verbose,
+    )
+    out = Path(s.out)
+    (out / "curves").mkdir(parents=True, exist_ok=True)
+    curves = RowStore(out / "curves" / f"{sys_name}.csv", CURVE_COLUMNS,
+                      ("system", "model", "step"), s.fingerprinted())  # fmt: skip
+    curves.extend(row for label, res in fits.items() for row in _curve_rows(sys_name, label, res))
+    ref = next((fits[x.label] for x in s.specs if x.name == "hnn"), None)
+    target = ref.final_db if ref is not None else math.nan
+    roll = functools.partial(_rollouts, system, data=data, n_rollouts=s.n_rollouts,
+                             horizon_factor=s.horizon_factor, method=s.rollout_method,
+                             step_size=s.step_size, n_out=201)  # fmt: skip
+    rows, rolls = [], {}
+    for spec in s.specs:
+        res, model = fits[spec.label], trained[spec.label]
+        rolls[spec.label] = ro = roll(model)
         rows.append(
             BenchRow(
                 system=sys_name,
                 dim=dim,
-                model=FLOOR_LABEL,
-                n_parameters=0,
-                width=0,
-                lr=math.nan,
-                **_selection_columns(None, floor=True),
-                **_fit_columns(None, math.nan, 0),
-                **_rollout_columns(floor, rollout_method),
+                model=spec.label,
+                n_parameters=res.n_parameters,
+                width=_width(model),
+                lr=lrs[spec.label],
+                **_selection_columns(selections.get(spec.label)),
+                **_fit_columns(res, target, s.n_steps),
+                **_rollout_columns(ro, s.rollout_method),
             )
         )
-        if figures:
-            from ._plots import plot_curves, plot_energy, plot_phase_portraits
+    rows.append(
+        BenchRow(
+            system=sys_name,
+            dim=dim,
+            model=FLOOR_LABEL,
+            n_parameters=0,
+            width=0,
+            lr=math.nan,
+            **_selection_columns(None, floor=True),
+            **_fit_columns(None, math.nan, 0),
+            **_rollout_columns(roll(None), s.rollout_method),
+        )
+    )
+    if s.figures:
+        from ._plots import plot_curves, plot_energy, plot_phase_portraits
 
-            plot_phase_portraits(system, trained, data, out / f"phase_{sys_name}.png")
-            plot_energy(system, rolls, out / f"energy_{sys_name}.png")
-            plot_curves(
-                {k: v for k, v in fits.items()},
-                out / f"curves_{sys_name}.png",
-                title=f"{sys_name}: test derivative error vs training time",
-            )
-    _write_csv(out / "hamiltonian.csv", [asdict(r) for r in rows])
-    _write_csv(out / "hamiltonian_curves.csv", curves)
-    atomic_write_text(out / "hamiltonian.md", format_table(rows))
-    return rows
+        plot_phase_portraits(system, trained, data, out / f"phase_{sys_name}.png")
+        plot_energy(system, rolls, out / f"energy_{sys_name}.png")
+        plot_curves(fits, out / f"curves_{sys_name}.png",
+                    title=f"{sys_name}: test derivative error vs training time")  # fmt: skip
+    return [asdict(r) for r in rows]
 
 
 def _check_lr(spec: ModelSpec) -> float | str:
@@ -470,46 +525,42 @@ def _rollout_columns(ro: dict[str, Any], method: str) -> dict[str, Any]:
     }
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        atomic_write_text(path, "")
-        return
-    with atomic_open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _fmt(x: float, spec: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _lr_cell(r: BenchRow) -> str:
-    if r.lr_selection != "validation":
-        return _fmt(r.lr, "g")
-    return f"{r.lr:g} val ({r.probe_val_db})"
+def _lr_cell(r: dict[str, Any]) -> str:
+    if r["lr_selection"] != "validation":
+        return _fmt(r["lr"], "g")
+    return f"{r['lr']:g} val ({r['probe_val_db']})"
+
+
+def _pair(a: str, b: str, spec: str) -> Any:
+    """A cell holding two columns, e.g. wall and CPU time: ``"1.2 / 1.1"``."""
+    return lambda r: f"{_fmt(r[a], spec)} / {_fmt(r[b], spec)}"
+
+
+_TABLE = [
+    Column("system", lambda r: f"{r['system']} ({r['dim']}-D)"),
+    Column("model", "model"),
+    Column("params", "n_parameters"),
+    Column("lr (probe val dB)", _lr_cell),
+    Column("test dB (sum)", "test_db", ".2f"),
+    Column("MSE/coord", "test_mse_per_coord", ".2e"),
+    Column("step ms (wall/CPU)", _pair("step_time_ms", "step_cpu_ms", ".2f")),
+    Column("train s (wall/CPU)", _pair("train_time_s", "train_cpu_s", ".1f")),
+    Column("s to HNN dB (wall/CPU)", _pair("time_to_hnn_s", "cpu_to_hnn_s", ".1f")),
+    Column("steps to HNN dB", "steps_to_hnn", ".0f"),
+    Column("energy MSE", "energy_mse", ".2e"),
+    Column("max rel. drift", "energy_drift_max", ".2e"),
+    Column("horizon", "horizon", "g"),
+    Column("traj. err at horizon", "traj_error_horizon", ".2e"),
+]
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
     """Markdown table of benchmark rows (dB sums the squared error over state coordinates)."""
-    head = (
-        "| system | model | params | lr (probe val dB) | test dB (sum) | MSE/coord | step ms (wall/CPU) | "
-        "train s (wall/CPU) | s to HNN dB (wall/CPU) | steps to HNN dB | energy MSE | "
-        "max rel. drift | horizon | traj. err at horizon |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    body = "".join(
-        f"| {r.system} ({r.dim}-D) | {r.model} | {r.n_parameters} | {_lr_cell(r)} | "
-        f"{_fmt(r.test_db, '.2f')} | "
-        f"{_fmt(r.test_mse_per_coord, '.2e')} | {_fmt(r.step_time_ms, '.2f')} / "
-        f"{_fmt(r.step_cpu_ms, '.2f')} | {_fmt(r.train_time_s, '.1f')} / "
-        f"{_fmt(r.train_cpu_s, '.1f')} | {_fmt(r.time_to_hnn_s, '.1f')} / "
-        f"{_fmt(r.cpu_to_hnn_s, '.1f')} | "
-        f"{_fmt(r.steps_to_hnn, '.0f')} | {_fmt(r.energy_mse, '.2e')} | "
-        f"{_fmt(r.energy_drift_max, '.2e')} | {r.horizon:g} | "
-        f"{_fmt(r.traj_error_horizon, '.2e')} |\n"
-        for r in rows
-    )
+    head = markdown_table([asdict(r) for r in rows], _TABLE)
     note = (
         "\nlr: the learning rate of the final model; 'val' marks one selected by probes scored "
         "on trajectories held out of the training split (validation dB per candidate in "
@@ -526,4 +577,4 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         "error summed over coordinates, mean over trajectories, at the horizon. The row "
         f"'{FLOOR_LABEL}' rolls out the exact field with the same integrator.\n"
     )
-    return head + body + note
+    return head + note

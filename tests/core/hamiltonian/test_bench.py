@@ -45,7 +45,7 @@ def test_bench_quick_writes_outputs(tmp_path, capsys):
     ):
         assert (out / name).stat().st_size > 0
     assert "| mass-spring (2-D) | gradnet-m |" in (out / "hamiltonian.md").read_text()
-    assert "runs in" in capsys.readouterr().out
+    assert "rows in" in capsys.readouterr().out
 
 
 def test_parse_model_spec():
@@ -84,3 +84,20 @@ def test_bench_auto_lr_selects_on_validation(tmp_path):
     assert "val (1e-05:" in (tmp_path / "hamiltonian.md").read_text()
     with pytest.raises(ValueError, match="number or 'auto'"):
         parse_model_spec("mlp:lr=fast")
+
+
+def test_bench_resumes_by_system_and_refuses_other_settings(tmp_path):
+    from ot_gradnets.core.hamiltonian import run_benchmark
+
+    kw = dict(models=["hnn:width=8", "gradnet-m:num_modules=2"], out_dir=tmp_path, n_steps=6,
+              eval_every=3, n_trajectories=6, n_rollouts=2, horizon_factor=1.0, step_size=0.1,
+              figures=False)  # fmt: skip
+    first = run_benchmark(systems=["mass-spring"], **kw)
+    # a wider run keeps mass-spring's rows as they were (times included) and adds pendulum's
+    both = run_benchmark(systems=["mass-spring", "pendulum"], resume=True, **kw)
+    assert repr(both[: len(first)]) == repr(first)  # repr: the floor row holds NaNs
+    assert {r.system for r in both} == {"mass-spring", "pendulum"}
+    curves = list(csv.DictReader((tmp_path / "hamiltonian_curves.csv").open()))
+    assert {r["system"] for r in curves} == {"mass-spring", "pendulum"}
+    with pytest.raises(ValueError, match="n_steps: 6 then, 8 now"):
+        run_benchmark(systems=["mass-spring"], resume=True, **{**kw, "n_steps": 8})
