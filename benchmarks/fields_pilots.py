@@ -31,20 +31,19 @@ import json
 import statistics
 import time
 from dataclasses import replace
-from functools import partial
 
 import torch
 
-from ot_gradnets.core.fields import PROTOCOLS, fit_affine, fit_field, make_target
-from ot_gradnets.core.fields._bench import (
-    _ARCH_2D,
-    _ARCH_HD,
+from ot_gradnets.core.fields import (
     INIT_POINTS,
+    PROTOCOLS,
     RECIPES,
     Recipe,
-    _build,
-    _fit_2d,
-    _init_model,
+    build_model,
+    fit_affine,
+    fit_field,
+    fit_paper_2d,
+    make_target,
 )
 
 
@@ -83,10 +82,8 @@ def run_polymax(a: argparse.Namespace) -> None:
     rec = Recipe("pilot", init=a.init or "authors", betas=(0.9, a.beta2), model_kwargs=kw)
     # unlabelled inputs for a data-dependent init, drawn as the benchmark runner draws them
     x_init = t.sample(INIT_POINTS, torch.Generator().manual_seed(30_000 + a.seed))
-    model = _init_model(
-        lambda: _build(a.model, a.dim, 1024 * a.dim, _ARCH_HD, rec, exact=False, x_init=x_init),
-        a.seed,
-    ).to(a.device)
+    model = build_model(a.model, a.dim, rec, suite="polymax", x_init=x_init, seed=a.seed)
+    model = model.to(a.device)
     if a.affine:
         affine_start(model, t, a.affine, a.seed)
     x_val = t.sample(10_000, torch.Generator().manual_seed(10_000 + a.dim)).to(a.device)
@@ -125,7 +122,6 @@ def run_paper_2d(a: argparse.Namespace) -> None:
         lr_2d=a.lr,
         schedule=a.schedule,
     )
-    budget = 94 if a.model.endswith("-m") else 100
     # the authors' 2-D settings (the rate comes from the pilot's arguments or the recipe)
     protocol = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"} | {"n_steps": a.steps}
     vals = []
@@ -140,8 +136,7 @@ def run_paper_2d(a: argparse.Namespace) -> None:
             )
         else:
             run = rec
-        make = partial(_build, a.model, 2, budget, _ARCH_2D, run, exact=True)
-        _, res = _fit_2d(make, t, run, trial, protocol, False)
+        _, res = fit_paper_2d(a.model, t, run, trial, protocol=protocol)
         vals.append(round(res.val_db, 2))
         _emit(**vars(a), trial=trial, val_db=vals[-1], s=round(res.wall_time_s, 1))
     _emit(**vars(a), summary=1, val_mean=round(statistics.fmean(vals), 2), vals=vals)

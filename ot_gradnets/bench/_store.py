@@ -185,12 +185,13 @@ class RowStore:
         self.extend([row])
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Add (or replace, by key) rows and rewrite the file once."""
+        """Add (or replace, by key) rows and rewrite the file once (``""`` is stored as
+        ``None``, as an empty cell reads back)."""
         for row in rows:
             unknown = [k for k in row if k not in self.columns]
             if unknown:
                 raise ValueError(f"row has columns {unknown} that {self.path.name} does not.")
-            full = {c: row.get(c) for c in self.columns}
+            full = {c: None if row.get(c) == "" else row.get(c) for c in self.columns}
             self._rows[self.row_key(full)] = full
         self._write()
 
@@ -198,6 +199,20 @@ class RowStore:
         """Reorder the rows by ``order`` (a sort key) and rewrite the file."""
         self._rows = dict(sorted(self._rows.items(), key=lambda kv: order(kv[1])))
         self._write()
+
+    def sort_like(self, units: Sequence[Sequence[Any]]) -> None:
+        """Reorder the rows as ``units`` lists the work (a row follows the first unit its key
+        starts with; rows of no unit keep their order, after the others) and rewrite the file."""
+        rank: dict[tuple[Any, ...], int] = {}
+        for i, unit in enumerate(units):
+            rank.setdefault(tuple(unit), i)
+        lengths = sorted({len(u) for u in rank})
+
+        def position(row: dict[str, Any]) -> int:
+            key = self.row_key(row)
+            return min((rank[key[:n]] for n in lengths if key[:n] in rank), default=len(rank))
+
+        self.sort(position)
 
     def _write(self) -> None:
         with atomic_open(self.path, "w", newline="") as fh:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from collections.abc import Sequence
@@ -11,9 +10,11 @@ from typing import Any
 
 from torch import Tensor
 
+from ot_gradnets import bench
 from ot_gradnets.core.fields._bench import AFFINE, BASELINE_NAMES
 
 __all__ = [
+    "COLUMNS",
     "PAPER_RESULTS",
     "markdown_table",
     "plot_db_vs_dim",
@@ -21,6 +22,26 @@ __all__ = [
     "read_rows",
     "summarize",
 ]
+
+#: The columns of ``fields_<suite>.csv`` (one row per trial) and their cell types.
+COLUMNS: dict[str, type] = {
+    "suite": str,
+    "target": str,
+    "dim": int,
+    "model": str,
+    "recipe": str,
+    "params": int,
+    "width": int,
+    "trial": int,
+    "lr": float,
+    "schedule": str,
+    "n_steps": int,
+    "best_step": int,
+    "val_db": float,
+    "test_db": float,
+    "test_db_std": float,
+    "fit_s": float,
+}
 
 #: The authors' published test errors in dB: (target, dim, model) -> dB.
 PAPER_RESULTS: dict[tuple[str, int, str], float] = {
@@ -180,27 +201,6 @@ def plot_db_vs_dim(summary: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def read_rows(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Read trial rows back from ``fields_*.csv`` files (to merge runs into one report).
-
-    Numbers come back as the runner wrote them (ints and floats; empty cells stay ``""``).
-    """
-    rows: list[dict[str, Any]] = []
-    for p in paths:
-        with Path(p).open(newline="") as fh:
-            rows.extend(_typed(r) for r in csv.DictReader(fh))
-    return rows
-
-
-def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    """A CSV row with the runner's types back (ints and floats; empty cells stay ``""``)."""
-    ints = {"dim", "params", "width", "trial", "n_steps", "best_step"}
-    floats = {"lr", "val_db", "test_db", "test_db_std", "fit_s"}
-    out = dict(row)
-    for k, v in row.items():
-        if v in ("", None):
-            continue
-        if k in ints:
-            out[k] = int(v)
-        elif k in floats:
-            out[k] = float(v)
-    return out
+    """Read trial rows back from ``fields_*.csv`` files (to merge runs into one report), with
+    the runner's types (ints and floats; empty cells are ``None``)."""
+    return [row for p in paths for row in bench.read_rows(p, COLUMNS)]

@@ -346,8 +346,7 @@ def run_benchmark(
                      settings.fingerprinted(), resume=resume)  # fmt: skip
     run_units([(name,) for name in systems], functools.partial(_system_rows, settings), store,
               jobs=jobs, progress=verbose, desc="bench hamiltonian")  # fmt: skip
-    order = {name: i for i, name in enumerate(systems)}
-    store.sort(lambda r: order.get(r["system"], len(order)))
+    store.sort_like([(name,) for name in systems])
     rows = [BenchRow(**{k: "" if v is None else v for k, v in r.items()}) for r in store.rows]
     curves = RowStore(out / "hamiltonian_curves.csv", CURVE_COLUMNS, ("system", "model", "step"),
                       settings.fingerprinted())  # fmt: skip
@@ -356,7 +355,7 @@ def run_benchmark(
         if part.exists():
             curves.extend(read_rows(part, CURVE_COLUMNS))
     atomic_write_text(out / "hamiltonian.md", format_table(rows))
-    return [r for r in rows if r.system in order]
+    return [r for r in rows if r.system in systems]
 
 
 def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
