@@ -85,7 +85,6 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         "HNN's per-coordinate MSE), step time, time to reach HNN's accuracy, energy MSE, energy "
         "drift and trajectory error of long rollouts. Writes hamiltonian.md/.csv and figures.",
     )
-    defaults = defaults_of(run_benchmark)
     add_list_argument(
         p,
         "--systems",
@@ -101,6 +100,22 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         "training split (names: hnn, mlp, and the core MODELS); default hnn gradnet-m:lr=auto "
         "mlp:lr=auto",
     )
+    _add_selection_arguments(p)
+    add_common_arguments(
+        p,
+        out=str(defaults_of(run_benchmark)["out_dir"]),
+        quick="tiny run for tests (seconds)",
+        verbose="progress bars",
+    )
+    _add_protocol_arguments(p)
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_bench_arguments(p)
+    p.set_defaults(func=with_threads(_run_benchmark))
+
+
+def _add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``lr=auto`` probes' flags."""
+    defaults = defaults_of(run_benchmark)
     add_list_argument(
         p,
         "--lr-grid",
@@ -124,12 +139,11 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         default=0.2,
         help="fraction of the training trajectories held out to select lr=auto (default 0.2)",
     )
-    add_common_arguments(
-        p,
-        out=str(defaults["out_dir"]),
-        quick="tiny run for tests (seconds)",
-        verbose="progress bars",
-    )
+
+
+def _add_protocol_arguments(p: argparse.ArgumentParser) -> None:
+    """The training and rollout protocol's flags (a flag left out keeps the default)."""
+    defaults = defaults_of(run_benchmark)
     p.add_argument(
         "--budget",
         type=int,
@@ -181,6 +195,3 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         default=None,
         help=f"integrator step (default {defaults['step_size']})",
     )
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    add_bench_arguments(p)
-    p.set_defaults(func=with_threads(_run_benchmark))

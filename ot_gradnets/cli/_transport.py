@@ -368,6 +368,12 @@ def bench(args: argparse.Namespace) -> int:
 
 def register(sub: Any, bench_sub: Any) -> None:
     """Add ``demo``, ``fit``, ``transform`` and ``bench transport`` to the ``ot-gradnets`` CLI."""
+    _register_demo_and_fit(sub)
+    _register_transform(sub)
+    _register_bench(bench_sub)
+
+
+def _register_demo_and_fit(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
         help="fit a Brenier map between two built-in 2-D distributions and draw it",
@@ -409,6 +415,8 @@ def register(sub: Any, bench_sub: Any) -> None:
     _add_training_args(p)
     p.set_defaults(func=fit)
 
+
+def _register_transform(sub: Any) -> None:
     p = sub.add_parser(
         "transform",
         help="apply a saved map to a file of points",
@@ -428,6 +436,8 @@ def register(sub: Any, bench_sub: Any) -> None:
     add_threads_argument(p)
     p.set_defaults(func=transform)
 
+
+def _register_bench(bench_sub: Any) -> None:
     p = bench_sub.add_parser(
         "transport",
         help="Brenier-map solvers and baselines on pairs with known maps",

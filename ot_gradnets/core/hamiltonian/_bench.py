@@ -358,16 +358,16 @@ def run_benchmark(
     return [r for r in rows if r.system in systems]
 
 
-def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
-    """Train every model on one system, in lockstep, and make its rows (the floor's last).
-
-    Its learning curves go to ``out/curves/<system>.csv`` and, with ``figures``, its phase
-    portraits, energies and curves to ``out/*_<system>.png``.
-    """
-    (sys_name,) = unit
-    system = make_system(sys_name)
-    data = make_dataset(system, n_trajectories=s.n_trajectories, seed=s.seed)
-    dim = system.dim
+def _train_models(
+    s: _Settings, data: HamiltonianDataset, dim: int
+) -> tuple[
+    dict[str, DynamicsLRSelection],
+    dict[str, float],
+    dict[str, HamiltonianField],
+    dict[str, DynamicsFitResult],
+]:
+    """Select the ``lr=auto`` rates on validation probes, then train every model in lockstep
+    on the same batches; returns the selections, rates, trained models and fits by label."""
     sys_budget = s.budget
     if sys_budget is None:
         hnn_spec = next((x for x in s.specs if x.name == "hnn"), parse_model_spec("hnn"))
@@ -407,6 +407,20 @@ def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
         generator=torch.Generator().manual_seed(s.seed),
         verbose=s.verbose,
     )
+    return selections, lrs, trained, fits
+
+
+def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
+    """Train every model on one system, in lockstep, and make its rows (the floor's last).
+
+    Its learning curves go to ``out/curves/<system>.csv`` and, with ``figures``, its phase
+    portraits, energies and curves to ``out/*_<system>.png``.
+    """
+    (sys_name,) = unit
+    system = make_system(sys_name)
+    data = make_dataset(system, n_trajectories=s.n_trajectories, seed=s.seed)
+    dim = system.dim
+    selections, lrs, trained, fits = _train_models(s, data, dim)
     out = Path(s.out)
     (out / "curves").mkdir(parents=True, exist_ok=True)
     curves = RowStore(out / "curves" / f"{sys_name}.csv", CURVE_COLUMNS,
