@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -26,18 +25,15 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from ot_gradnets._threads import resolve_threads, thread_limit
-from ot_gradnets._validation import check_nonnegative_float, check_positive_int
-from ot_gradnets.core import (
-    GradientSum,
-    MGradNetC,
-    MGradNetM,
-    QuadraticGradient,
-    StandardizedGradient,
-    TrainingLoop,
+from ot_gradnets.core import GradientSum, QuadraticGradient, StandardizedGradient, TrainingLoop
+from ot_gradnets.transport._brenier_setup import (
+    NETWORKS,
+    check_params,
+    make_generator,
+    make_sources_and_loss,
 )
 from ot_gradnets.transport._fitted import _FittedMap
 from ot_gradnets.transport._gaussian import gaussian_map
-from ot_gradnets.transport._losses import LOSSES, make_loss
 from ot_gradnets.transport._persistence import (
     data_digest,
     load_map,
@@ -46,23 +42,11 @@ from ot_gradnets.transport._persistence import (
     save_map,
     write_checkpoint,
 )
-from ot_gradnets.transport._samples import (
-    SampleSource,
-    as_source,
-    hold_out,
-    mapped,
-)
+from ot_gradnets.transport._samples import SampleSource, hold_out, mapped
 from ot_gradnets.transport._standardize import Standardization, standardization
 
 __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 
-#: Networks :class:`BrenierMap` builds by name: name -> constructor ``(dim, width, depth, mu)``.
-NETWORKS: dict[str, Callable[[int, int, int, float], nn.Module]] = {
-    "mgradnet-m": lambda d, w, k, mu: MGradNetM(d, width=w, num_modules=k, strong_convexity=mu),
-    "mgradnet-c": lambda d, w, k, mu: MGradNetC(d, width=w, depth=k, strong_convexity=mu),
-}
-
-_LR_SCHEDULES = ("cosine", "constant")
 _WARMUP_STEPS = 50
 _MIN_LR_RATIO = 0.01  # the cosine schedule decays to lr / 100
 # the shared loop's stop reasons under the names scikit-learn users know
@@ -259,107 +243,6 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------
     # validation and construction
     # ------------------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        if self.dim is not None:
-            check_positive_int(self.dim, "dim")
-        if isinstance(self.network, str):
-            if self.network not in NETWORKS:
-                raise ValueError(
-                    f"network must be one of {sorted(NETWORKS)} or a gradient network instance, "
-                    f"got {self.network!r}."
-                )
-            check_positive_int(self.width, "width")
-            if self.depth != "auto":
-                check_positive_int(self.depth, "depth")
-        elif not isinstance(self.network, nn.Module):
-            raise ValueError(
-                f"network must be a name in {sorted(NETWORKS)} or an nn.Module implementing the "
-                f"gradient network interface, got {type(self.network).__name__}."
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
-        if self.loss_options is not None and not isinstance(self.loss_options, dict):
-            raise ValueError(f"loss_options must be a dict or None, got {self.loss_options!r}.")
-        check_positive_int(self.batch_size, "batch_size")
-        if self.loss == "w2" and self.batch_size < 2:
-            raise ValueError("batch_size must be at least 2 for loss='w2'.")
-        check_positive_int(self.max_iter, "max_iter")
-        if self.lr != "auto" and check_nonnegative_float(self.lr, "lr") == 0:
-            raise ValueError("lr must be positive or 'auto', got 0.")
-        if self.lr_schedule not in _LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}."
-            )
-        if (
-            self.time_limit is not None
-            and check_nonnegative_float(self.time_limit, "time_limit") == 0
-        ):
-            raise ValueError("time_limit must be positive or None, got 0.")
-        if check_nonnegative_float(self.blur, "blur") == 0:
-            raise ValueError("blur must be positive, got 0.")
-        check_nonnegative_float(self.strong_convexity, "strong_convexity")
-        resolve_threads(self.threads)  # raises on a bad value
-        if self.callback is not None and not callable(self.callback):
-            raise ValueError(f"callback must be callable or None, got {self.callback!r}.")
-        if self.validation_fraction is not None:
-            frac = check_nonnegative_float(self.validation_fraction, "validation_fraction")
-            if not 0.0 < frac < 1.0:
-                raise ValueError(
-                    f"validation_fraction must be in (0, 1) or None, got "
-                    f"{self.validation_fraction!r}."
-                )
-            check_positive_int(self.validation_interval, "validation_interval")
-        check_positive_int(self.checkpoint_every, "checkpoint_every")
-        self._check_device_and_dtype()
-        if self.n_iter_no_change is not None:
-            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-            if self.validation_fraction is None:
-                raise ValueError("n_iter_no_change needs validation_fraction (a held-out set).")
-
-    def _check_device_and_dtype(self) -> None:
-        """Say before any work why a ``device`` or ``dtype`` cannot work."""
-        if self.dtype is not None and self.dtype not in (torch.float32, torch.float64):
-            raise ValueError(
-                f"dtype must be torch.float32, torch.float64 or None (follow X), got "
-                f"{self.dtype!r}: lower precisions cannot carry the Newton solves of the conjugates."
-            )
-        if self.device is None:
-            return
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"device={self.device!r} is not a device: {err}") from None
-        available = {
-            "cuda": torch.cuda.is_available,
-            "mps": lambda: torch.backends.mps.is_available(),
-        }.get(device.type, lambda: True)
-        if not available():
-            raise ValueError(
-                f"device={self.device!r} was asked for, but this machine has no {device.type} "
-                "device available to PyTorch; use device=None (follow X) or 'cpu'."
-            )
-
-    def _generator(self) -> torch.Generator:
-        if isinstance(self.random_state, torch.Generator):
-            if self.random_state.device.type == "cpu":
-                return self.random_state
-            # Minibatch indices are drawn on the CPU: seed a CPU generator from the given one.
-            src = self.random_state
-            seed = int(torch.randint(2**62, (), generator=src, device=src.device))
-            return torch.Generator().manual_seed(seed)
-        gen = torch.Generator()
-        if self.random_state is None:
-            gen.seed()
-        elif isinstance(self.random_state, (int, np.integer)) and not isinstance(
-            self.random_state, bool
-        ):
-            gen.manual_seed(int(self.random_state))
-        else:
-            raise ValueError(
-                f"random_state must be an int, a torch.Generator or None, got {self.random_state!r}."
-            )
-        return gen
-
     def _build_network(
         self, dim: int, dtype: torch.dtype, device: torch.device, mu: float | None = None
     ) -> nn.Module:
@@ -455,7 +338,7 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
                 other or from ``dim``; if ``Y`` or a log-density is missing for the chosen loss.
         """
         start = time.perf_counter()
-        self._check_params()
+        check_params(self)
         with thread_limit(1):  # set-up: validation, moments, initialisation
             net, loss_fn, gen, held_out, probe = self._prepare(
                 X, Y, source_log_density, target_log_density
@@ -474,38 +357,11 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         target_log_density: Callable[[Tensor], Tensor] | None,
     ) -> tuple[nn.Module, Any, torch.Generator, Any, tuple[Tensor, float]]:
         """Validate the data, standardise it, build and initialise the network and the loss."""
-        dim = None if self.dim is None else int(self.dim)
-        device = None if self.device is None else torch.device(self.device)
-        source, x_ref = as_source(X, "X", dim, self.dtype, device)
+        source, x_ref, target, y_ref, loss_fn = make_sources_and_loss(
+            self, X, Y, source_log_density, target_log_density
+        )
         dim, dtype, device = source.dim, source.dtype, source.device
-        options = dict(self.loss_options or {})
-        target: SampleSource | None = None
-        y_ref: Tensor | None = None
-        if self.loss == "monge-ampere":
-            for name, fn in (
-                ("source_log_density", source_log_density),
-                ("target_log_density", target_log_density),
-            ):
-                if fn is None or not callable(fn):
-                    raise ValueError(
-                        f"loss='monge-ampere' needs {name}, a callable (n, dim) -> (n,); got {fn!r}."
-                    )
-            options.update(
-                source_log_density=source_log_density, target_log_density=target_log_density
-            )
-            if Y is not None:
-                target, y_ref = as_source(Y, "Y", dim, dtype, device)
-        else:
-            if Y is None:
-                raise ValueError(
-                    f"Y (target samples or a sampler) is required for loss={self.loss!r}; only "
-                    "loss='monge-ampere' works from log-densities."
-                )
-            target, y_ref = as_source(Y, "Y", dim, dtype, device)
-            if self.loss == "sinkhorn":
-                options.setdefault("blur", float(self.blur))
-        loss_fn = make_loss(self.loss, **options)
-        gen = self._generator()
+        gen = make_generator(self.random_state)
 
         # The log-densities of "monge-ampere" live in the data's coordinates: no standardising.
         std = None

@@ -30,12 +30,8 @@ from tqdm.auto import tqdm
 from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
-from ot_gradnets.core._training import (
-    SCHEDULES,
-    TrainingLoop,
-    read_training_checkpoint,
-    write_training_checkpoint,
-)
+from ot_gradnets.core._training import SCHEDULES, TrainingLoop
+from ot_gradnets.core.fields._fit_data import FieldData, attach_checkpoint
 from ot_gradnets.core.fields._metrics import field_error_db, squared_error
 from ot_gradnets.core.fields._targets import Target
 
@@ -218,55 +214,20 @@ def fit_field(
     if not isinstance(target, Target):
         raise TypeError(f"target must be a Target, got {type(target).__name__}.")
     ref = _reference(model)
-    dtype, device = ref.dtype, ref.device
     dim = target.dim
     if getattr(model, "dim", dim) != dim:
         raise ValueError(f"model.dim={model.dim} does not match target.dim={dim}.")
     if generator is None:
-        generator = torch.Generator(device=device)
+        generator = torch.Generator(device=ref.device)
         generator.seed()
-    gen_device = generator.device
-
-    def draw(n: int) -> Tensor:
-        return target.sample(n, generator=generator, dtype=dtype, device=gen_device).to(device)
-
-    if x_val is None:
-        x_val = draw(check_positive_int(n_val, "n_val"))
-    else:
-        x_val = as_samples(x_val, "x_val", dim=dim, dtype=dtype, device=device)
-    if x_train is not None:
-        x_train = as_samples(x_train, "x_train", dim=dim, dtype=dtype, device=device)
-        n_train = x_train.shape[0]
-    elif n_train is not None:
-        n_train = check_positive_int(n_train, "n_train")
-        x_train = draw(n_train)
-    if n_train is not None:
-        assert x_train is not None
-        with torch.no_grad():
-            y_train = target(x_train)
-        steps_per_epoch = max(1, math.ceil(n_train / batch_size))
-        default_every = steps_per_epoch
-    else:
-        default_every = n_steps
-    every = n_steps if eval_every is None and n_train is None else (eval_every or default_every)
-    every = check_positive_int(every, "eval_every")
-
+    data = FieldData(target, generator, ref.dtype, ref.device, batch_size)
+    x_val = data.validation_set(n_val, x_val)
+    data.training_set(n_train, x_train)
+    every = data.eval_interval(eval_every, n_steps)
     history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_db": []}
-    perm: Tensor | None = None
 
     def loss(step: int) -> Tensor:
-        nonlocal perm
-        if n_train is None:
-            xb = draw(batch_size)
-            with torch.no_grad():
-                yb = target(xb)
-        else:
-            pos = step % steps_per_epoch
-            if pos == 0:
-                perm = torch.randperm(n_train, generator=generator, device=gen_device).to(device)
-            assert perm is not None
-            idx = perm[pos * batch_size : (pos + 1) * batch_size]
-            xb, yb = x_train[idx], y_train[idx]
+        xb, yb = data.batch(step)
         return squared_error(model(xb), yb)
 
     def evaluate(step: int) -> float:
@@ -299,23 +260,10 @@ def fit_field(
     )
     if checkpoint is not None:
         fingerprint = {
-            "settings": repr((n_steps, batch_size, lr, schedule, n_train, every, keep_best)),
+            "settings": repr((n_steps, batch_size, lr, schedule, data.n_train, every, keep_best)),
             "data": repr((dim, target.name, tuple(x_val.shape))),
         }
-
-        def save(lp: TrainingLoop) -> None:
-            state = {"fingerprint": fingerprint, "loop": lp.state_dict(), "history": history}
-            state |= {"generator": generator.get_state(), "perm": perm}
-            write_training_checkpoint(checkpoint, "fit_field", state)
-
-        loop.checkpoint, loop.checkpoint_every = save, checkpoint_every
-        if resume and Path(checkpoint).exists():
-            state = read_training_checkpoint(checkpoint, "fit_field", fingerprint)
-            loop.load_state_dict(state["loop"])
-            generator.set_state(state["generator"])
-            perm = state["perm"]
-            for key, values in state["history"].items():
-                history[key][:] = values
+        attach_checkpoint(loop, checkpoint, checkpoint_every, resume, fingerprint, history, data)
     loop.run()
     model.train(was_training)
     loop.warn_recoveries("fit_field", "Try a smaller lr.", RuntimeWarning, stacklevel=2)
@@ -407,10 +355,50 @@ def refine_lbfgs(
         tolerance_change=0.0,
         line_search_fn="strong_wolfe",
     )
-    evals = 0
+    evals, best_at, best_db, history = _lbfgs_steps(
+        model, optimizer, (x, y), target_t, xv, max_evals, eval_every, verbose
+    )
+    model.to(own_dtype)
+    model.train(was_training)
+    return FitResult(
+        model=model,
+        lr=1.0,
+        schedule="lbfgs",
+        n_steps=evals,
+        best_step=best_at,
+        val_db=best_db,
+        wall_time_s=time.perf_counter() - start,
+        history=history,
+    )
 
-    class _BudgetSpent(Exception):
-        pass
+
+class _BudgetSpent(Exception):
+    """Raised by the L-BFGS closure when the evaluation budget is spent."""
+
+
+def _lbfgs_steps(
+    model: nn.Module,
+    optimizer: torch.optim.LBFGS,
+    train: tuple[Tensor, Tensor],
+    target: Target,
+    x_val: Tensor,
+    max_evals: int,
+    eval_every: int,
+    verbose: bool,
+) -> tuple[int, int, float, dict[str, list[float]]]:
+    """Run :func:`refine_lbfgs`'s optimisation and load the best-validation weights.
+
+    Each ``optimizer.step`` spends at most ``eval_every`` evaluations of the squared error on
+    ``train = (x, y)``; the validation error on ``x_val`` is measured after each, and the run
+    stops when ``max_evals`` evaluations are spent or a step makes no progress; ``verbose``
+    shows a progress bar.
+
+    Returns:
+        ``(evals, best_at, best_db, history)``: evaluations spent, the evaluation count of the
+        kept weights and their validation dB, and the history of :class:`FitResult`.
+    """
+    x, y = train
+    evals = 0
 
     def closure() -> Tensor:
         nonlocal evals
@@ -423,7 +411,7 @@ def refine_lbfgs(
         return loss
 
     model.eval()
-    best_db = field_error_db(model, target_t, xv)
+    best_db = field_error_db(model, target, x_val)
     best_state, best_at = copy.deepcopy(model.state_dict()), 0
     history: dict[str, list[float]] = {"step": [0], "train_loss": [math.nan], "val_db": [best_db]}
     bar = tqdm(total=max_evals, disable=not verbose, desc=f"L-BFGS {target.name}", leave=False)
@@ -436,7 +424,7 @@ def refine_lbfgs(
         except _BudgetSpent:
             break  # the weights are at a line-search trial point; the best ones are restored
         model.eval()
-        val_db = field_error_db(model, target_t, xv)
+        val_db = field_error_db(model, target, x_val)
         model.train()
         history["step"].append(evals)
         history["train_loss"].append(loss)
@@ -450,18 +438,7 @@ def refine_lbfgs(
             break  # the line search made no progress (converged or stuck)
     bar.close()
     model.load_state_dict(best_state)
-    model.to(own_dtype)
-    model.train(was_training)
-    return FitResult(
-        model=model,
-        lr=1.0,
-        schedule="lbfgs",
-        n_steps=evals,
-        best_step=best_at,
-        val_db=best_db,
-        wall_time_s=time.perf_counter() - start,
-        history=history,
-    )
+    return evals, best_at, best_db, history
 
 
 def select_lr(

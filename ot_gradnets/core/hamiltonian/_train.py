@@ -230,27 +230,7 @@ def fit_dynamics_models(
     Returns:
         name -> :class:`DynamicsFitResult`.
     """
-    if not models:
-        raise ValueError("models must hold at least one model.")
-    dims = {int(m.dim) for m in models.values() if hasattr(m, "dim")}
-    if len(dims) > 1:
-        raise ValueError(f"all models must have the same dim, got {sorted(dims)}.")
-    dim = dims.pop() if dims else None
-    x = as_samples(states, "states", dim=dim)
-    y = as_samples(derivatives, "derivatives", dim=x.shape[1])
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"states and derivatives must have the same number of rows, got {x.shape[0]} and "
-            f"{y.shape[0]}."
-        )
-    has_test = test_states is not None
-    if has_test != (test_derivatives is not None):
-        raise ValueError("pass both test_states and test_derivatives, or neither.")
-    if has_test:
-        xt = as_samples(test_states, "test_states", dim=x.shape[1])
-        yt = as_samples(test_derivatives, "test_derivatives", dim=x.shape[1])
-        if xt.shape[0] != yt.shape[0]:
-            raise ValueError("test_states and test_derivatives must have the same number of rows.")
+    x, y, test = _check_data(models, states, derivatives, test_states, test_derivatives)
     n_steps = check_positive_int(n_steps, "n_steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     eval_every = check_positive_int(eval_every, "eval_every")
@@ -261,45 +241,13 @@ def fit_dynamics_models(
         )
     lrs = {k: lr[k] if isinstance(lr, Mapping) else lr for k in models}
     batch: list[Tensor] = []  # this step's (states, derivatives), the same for every model
-
-    def make_loop(name: str, model: nn.Module) -> TrainingLoop:
-        res = results[name] = DynamicsFitResult()
-
-        def loss(step: int) -> Tensor:
-            return ((model(batch[0]) - batch[1]) ** 2).mean()
-
-        def evaluate(step: int) -> float:
-            since = res.steps[-1] if res.steps else 0
-            losses = loop.history["loss"][since:]
-            res.steps.append(step)
-            res.wall_time.append(loop.train_time)
-            res.cpu_time.append(loop.train_cpu_time)
-            res.train_loss.append(sum(losses) / len(losses) if losses else math.nan)
-            score = math.nan
-            if has_test:
-                pred = predict_field(model, xt)
-                score = derivative_error_db(pred, yt)
-                res.test_db.append(score)
-                res.test_mse.append(derivative_mse(pred, yt))
-            if callback is not None:
-                callback(name, step, res)
-            return score
-
-        loop = TrainingLoop(
-            model,
-            loss,
-            max_steps=n_steps,
-            lr=check_nonnegative_float(lrs[name], "lr"),
-            optimizer_options={"weight_decay": weight_decay},
-            evaluate=evaluate,
-            eval_every=eval_every,
-            eval_at_start=True,
-        )
-        res.n_parameters = sum(p.numel() for p in loop.params)
-        return loop
-
     results: dict[str, DynamicsFitResult] = {}
-    loops = {name: make_loop(name, model) for name, model in models.items()}
+    loops: dict[str, TrainingLoop] = {}
+    for name, model in models.items():
+        res = results[name] = DynamicsFitResult()
+        loops[name] = _make_loop(
+            name, model, res, batch, test, n_steps, lrs[name], weight_decay, eval_every, callback
+        )
     bar = None
     if verbose:
         from tqdm.auto import tqdm
@@ -309,28 +257,9 @@ def fit_dynamics_models(
         "settings": repr((sorted(models), n_steps, batch_size, sorted(lrs.items()), eval_every)),
         "data": repr((tuple(x.shape), float(x.sum()), float(y.sum()))),
     }
-
-    def rng_state() -> Tensor:
-        return torch.get_rng_state() if generator is None else generator.get_state()
-
-    def save(step: int) -> None:
-        state = {"fingerprint": fingerprint, "step": step, "generator": rng_state()}
-        state["loops"] = {k: lp.state_dict() for k, lp in loops.items()}
-        state["results"] = {k: dataclasses.asdict(r) for k, r in results.items()}
-        write_training_checkpoint(checkpoint, "fit_dynamics_models", state)  # type: ignore[arg-type]
-
     first = 1
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = read_training_checkpoint(checkpoint, "fit_dynamics_models", fingerprint)
-        for name, loop in loops.items():
-            loop.load_state_dict(state["loops"][name])
-            for key, value in state["results"][name].items():
-                setattr(results[name], key, value)
-        if generator is None:
-            torch.set_rng_state(state["generator"])
-        else:
-            generator.set_state(state["generator"])
-        first = int(state["step"]) + 1
+        first = _resume(checkpoint, fingerprint, loops, results, generator) + 1
     for name, model in models.items():
         loops[name].start()
         model.train()
@@ -343,7 +272,8 @@ def fit_dynamics_models(
             if not loop.advance():
                 del running[name]  # diverged: its last healthy weights stay
         if checkpoint is not None and (step % checkpoint_every == 0 or step == n_steps):
-            save(step)
+            state = _checkpoint_state(fingerprint, step, generator, loops, results)
+            write_training_checkpoint(checkpoint, "fit_dynamics_models", state)
         if bar is not None and (step % eval_every == 0 or step == n_steps):
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{r.test_db[-1]:.1f}" for k, r in results.items() if r.test_db})
@@ -360,6 +290,134 @@ def fit_dynamics_models(
         res.step_cpu_time = loop.train_cpu_time / max(loop.step, 1)
         loop.warn_recoveries(f"fit_dynamics_models[{name}]", "Try a smaller lr.", RuntimeWarning, 2)
     return results
+
+
+def _check_data(
+    models: Mapping[str, nn.Module],
+    states: Tensor,
+    derivatives: Tensor,
+    test_states: Tensor | None,
+    test_derivatives: Tensor | None,
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+    """Check the models agree on a dimension and the data fit it.
+
+    Returns:
+        ``(x, y, test)``: the training states and derivatives as tensors, and the test pair
+        ``(states, derivatives)`` or ``None``.
+    """
+    if not models:
+        raise ValueError("models must hold at least one model.")
+    dims = {int(m.dim) for m in models.values() if hasattr(m, "dim")}
+    if len(dims) > 1:
+        raise ValueError(f"all models must have the same dim, got {sorted(dims)}.")
+    dim = dims.pop() if dims else None
+    x = as_samples(states, "states", dim=dim)
+    y = as_samples(derivatives, "derivatives", dim=x.shape[1])
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"states and derivatives must have the same number of rows, got {x.shape[0]} and "
+            f"{y.shape[0]}."
+        )
+    has_test = test_states is not None
+    if has_test != (test_derivatives is not None):
+        raise ValueError("pass both test_states and test_derivatives, or neither.")
+    if not has_test:
+        return x, y, None
+    xt = as_samples(test_states, "test_states", dim=x.shape[1])
+    yt = as_samples(test_derivatives, "test_derivatives", dim=x.shape[1])
+    if xt.shape[0] != yt.shape[0]:
+        raise ValueError("test_states and test_derivatives must have the same number of rows.")
+    return x, y, (xt, yt)
+
+
+def _make_loop(
+    name: str,
+    model: nn.Module,
+    res: DynamicsFitResult,
+    batch: list[Tensor],
+    test: tuple[Tensor, Tensor] | None,
+    n_steps: int,
+    lr: float,
+    weight_decay: float,
+    eval_every: int,
+    callback: Callable[[str, int, DynamicsFitResult], None] | None,
+) -> TrainingLoop:
+    """The training loop of one model of :func:`fit_dynamics_models`.
+
+    Its loss is the per-coordinate MSE on ``batch``, the ``(states, derivatives)`` the caller
+    fills in before every step; its evaluations record the learning curve in ``res``.
+    """
+
+    def loss(step: int) -> Tensor:
+        return ((model(batch[0]) - batch[1]) ** 2).mean()
+
+    def evaluate(step: int) -> float:
+        since = res.steps[-1] if res.steps else 0
+        losses = loop.history["loss"][since:]
+        res.steps.append(step)
+        res.wall_time.append(loop.train_time)
+        res.cpu_time.append(loop.train_cpu_time)
+        res.train_loss.append(sum(losses) / len(losses) if losses else math.nan)
+        score = math.nan
+        if test is not None:
+            pred = predict_field(model, test[0])
+            score = derivative_error_db(pred, test[1])
+            res.test_db.append(score)
+            res.test_mse.append(derivative_mse(pred, test[1]))
+        if callback is not None:
+            callback(name, step, res)
+        return score
+
+    loop = TrainingLoop(
+        model,
+        loss,
+        max_steps=n_steps,
+        lr=check_nonnegative_float(lr, "lr"),
+        optimizer_options={"weight_decay": weight_decay},
+        evaluate=evaluate,
+        eval_every=eval_every,
+        eval_at_start=True,
+    )
+    res.n_parameters = sum(p.numel() for p in loop.params)
+    return loop
+
+
+def _checkpoint_state(
+    fingerprint: dict[str, str],
+    step: int,
+    generator: torch.Generator | None,
+    loops: Mapping[str, TrainingLoop],
+    results: Mapping[str, DynamicsFitResult],
+) -> dict[str, object]:
+    """What a :func:`fit_dynamics_models` checkpoint holds after ``step``: every loop's state,
+    the results so far and the minibatch generator's state (the global one without
+    ``generator``)."""
+    rng = torch.get_rng_state() if generator is None else generator.get_state()
+    state: dict[str, object] = {"fingerprint": fingerprint, "step": step, "generator": rng}
+    state["loops"] = {k: lp.state_dict() for k, lp in loops.items()}
+    state["results"] = {k: dataclasses.asdict(r) for k, r in results.items()}
+    return state
+
+
+def _resume(
+    path: str | Path,
+    fingerprint: dict[str, str],
+    loops: Mapping[str, TrainingLoop],
+    results: Mapping[str, DynamicsFitResult],
+    generator: torch.Generator | None,
+) -> int:
+    """Restore a :func:`fit_dynamics_models` checkpoint into ``loops``, ``results`` and the
+    generator; return the step it was written after."""
+    state = read_training_checkpoint(path, "fit_dynamics_models", fingerprint)
+    for name, loop in loops.items():
+        loop.load_state_dict(state["loops"][name])
+        for key, value in state["results"][name].items():
+            setattr(results[name], key, value)
+    if generator is None:
+        torch.set_rng_state(state["generator"])
+    else:
+        generator.set_state(state["generator"])
+    return int(state["step"])
 
 
 @dataclass
