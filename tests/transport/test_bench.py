@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from ot_gradnets.transport import PAIRS
 from ot_gradnets.transport._bench import (
     METHODS,
     BenchResult,
@@ -15,7 +16,6 @@ from ot_gradnets.transport._bench import (
     read_csv,
     run_benchmark,
 )
-from ot_gradnets.transport._pairs import PAIRS
 
 
 def args(tmp_path, **kw):
