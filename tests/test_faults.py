@@ -153,3 +153,36 @@ def test_a_checkpoint_of_another_version_is_refused(tmp_path) -> None:  # noqa: 
     torch.save(data, ck)
     with pytest.raises(ValueError, match="written by ot_gradnets 0.0.1"):
         BrenierMap(max_iter=4, checkpoint=ck, random_state=0).fit(x, x, resume=True)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_killed_benchmark_resumes_keeping_its_finished_rows(tmp_path) -> None:  # noqa: ANN001
+    """SIGKILL in the middle of ``bench transport``: the CSV holds whole rows only, and the
+    same command with ``--resume`` keeps them as they were and adds the missing ones."""
+    import csv
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "bench"
+    argv = [sys.executable, "-m", "ot_gradnets", "bench", "transport", "--quick", "--pairs",
+            "gaussian", "--dims", "2", "4", "--methods", "linear", "brenier", "--time-limit", "3",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    table = out / "transport.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        rows = list(csv.DictReader(table.open())) if table.exists() else []
+        if rows:  # the first fit is written: kill during the second
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the benchmark finished before it was killed"
+    kept = list(csv.DictReader(table.open()))
+    assert 1 <= len(kept) < 4 and all(r["L2-UVP %"] for r in kept)
+    assert main(argv[3:] + ["--resume"]) == 0
+    final = list(csv.DictReader(table.open()))
+    assert len(final) == 4
+    assert all(r in final for r in kept)  # the finished rows as they were, fit times too

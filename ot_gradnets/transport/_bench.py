@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import tempfile
 import time
 import warnings
@@ -401,6 +402,7 @@ def main(args: Any) -> int:
         out=out,
         resume=bool(getattr(args, "resume", False)),
         jobs=int(getattr(args, "jobs", None) or 1),
+        verbose=sys.stderr.isatty(),  # a progress bar on a terminal, not in logs
     )
     wall = time.perf_counter() - start
     csv_path = out / "transport.csv"
