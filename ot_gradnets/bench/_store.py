@@ -4,7 +4,8 @@ A benchmark makes *rows* (dicts of plain values). :class:`RowStore` keeps them i
 columns and cell types it is told, rewrites the file atomically after every row (a killed run
 keeps every finished row, and the file is never half a row), and reads it back with the types
 restored. Beside the CSV, ``<name>.settings.json`` records the *settings* that change every
-row's value (sizes, seeds, learning rates, quick mode) and their fingerprint. A resumed run
+row's value (sizes, seeds, learning rates, quick mode) and their fingerprint, and the
+environment they were made in (library versions, the CPU's instruction set). A resumed run
 keeps the rows of an earlier run made with the same settings, skips the work they cover and
 refuses, naming the differences, an earlier run made with other settings. What a run covers
 (which pairs, dimensions, models, trials) is not part of the settings: a run that asks for
@@ -38,6 +39,26 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
     """
     text = json.dumps(_plain(settings), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def environment() -> dict[str, str]:
+    """What the rows' floating-point results depend on besides the settings: library versions,
+    the CPU's vector instruction set (which kernels torch runs) and the platform. Recorded
+    beside each table, not fingerprinted: a resume on another machine is allowed."""
+    import platform
+
+    import torch
+
+    from ot_gradnets import __version__
+
+    return {
+        "ot_gradnets": __version__,
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -139,11 +160,9 @@ class RowStore:
             self.n_kept = len(self._rows)
         # the table first, then its settings: a kill between them leaves an empty table
         self._write()
-        atomic_write_text(
-            self.settings_path,
-            json.dumps({"fingerprint": self.fingerprint, "settings": self.settings}, indent=1)
-            + "\n",
-        )
+        record = {"fingerprint": self.fingerprint, "settings": self.settings,
+                  "environment": environment()}  # fmt: skip
+        atomic_write_text(self.settings_path, json.dumps(record, indent=1) + "\n")
 
     def _check_settings(self) -> None:
         if not self.settings_path.exists():

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from ot_gradnets.bench import (
     Column,
@@ -64,8 +65,9 @@ def test_resume_keeps_rows_of_the_same_settings_and_refuses_others(tmp_path):
     fresh = store(tmp_path, seed=1, quick=True)  # without resume: a new table
     assert fresh.rows == [] and read_rows(tmp_path / "t.csv", COLUMNS) == []
     record = json.loads((tmp_path / "t.settings.json").read_text())
-    assert record == {"fingerprint": fingerprint({"seed": 1, "quick": True}),
-                      "settings": {"seed": 1, "quick": True}}  # fmt: skip
+    assert record["fingerprint"] == fingerprint({"seed": 1, "quick": True})
+    assert record["settings"] == {"seed": 1, "quick": True}
+    assert record["environment"]["torch"] == torch.__version__
 
 
 def test_resume_without_a_settings_record_is_refused(tmp_path):
