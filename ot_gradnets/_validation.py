@@ -98,6 +98,8 @@ def as_samples(
         _check_kind(np.iscomplexobj(arr), arr.dtype == np.bool_, name)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must be numeric, got an array of dtype {arr.dtype}.")
+        if not arr.flags.writeable:  # a read-only (memory-mapped) array: copy what is used
+            arr = np.array(arr)
         t = torch.as_tensor(arr)
         if not t.is_floating_point():
             t = t.to(torch.get_default_dtype())

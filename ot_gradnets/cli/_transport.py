@@ -12,6 +12,7 @@ one sample per row, an optional header line).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -38,7 +39,8 @@ __all__ = ["register"]
 # ---------------------------------------------------------------------------------------------
 # File input / output
 # ---------------------------------------------------------------------------------------------
-def _read_array(path: str, key: str | None = None) -> np.ndarray:
+def _read_array(path: str, key: str | None = None, stream: bool = False) -> np.ndarray:
+    """The array in ``path`` (.npy, .npz or .csv); ``stream``: a .npy file memory-mapped."""
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a .npy, .npz or .csv file.")
@@ -50,7 +52,7 @@ def _read_array(path: str, key: str | None = None) -> np.ndarray:
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz or .csv.")
     try:
-        return _read_numpy(p, key)
+        return _read_numpy(p, key, stream)
     except (OSError, EOFError, ValueError) as err:
         if str(err).startswith(str(path)):
             raise
@@ -58,10 +60,11 @@ def _read_array(path: str, key: str | None = None) -> np.ndarray:
         raise ValueError(f"{path} is {kind} ({type(err).__name__}: {err}).") from None
 
 
-def _read_numpy(p: Path, key: str | None) -> np.ndarray:
-    """A ``.npy`` array, or an array of a ``.npz`` file (``key``, default the first)."""
+def _read_numpy(p: Path, key: str | None, stream: bool = False) -> np.ndarray:
+    """A ``.npy`` array (``stream``: memory-mapped), or an array of a ``.npz`` file (``key``,
+    default the first)."""
     if p.suffix.lower() == ".npy":
-        return np.load(p, allow_pickle=False)
+        return np.load(p, allow_pickle=False, mmap_mode="r" if stream else None)
     with np.load(p, allow_pickle=False) as data:
         if key is None:
             if not data.files:
@@ -82,7 +85,9 @@ def _is_number(text: str) -> bool:
 
 def _read_csv(p: Path) -> np.ndarray:
     """Comma-separated numbers, one sample per line; the first line may be a header of column
-    names (no field of it a number). Errors name the file's own line number."""
+    names (no field of it a number). Errors name the file's own line number; a file too large
+    to parse in the memory available says how to convert it to a streamed .npy."""
+    _check_csv_fits(p)
     rows: list[list[float]] = []
     width = None
     with p.open(newline="") as fh:
@@ -109,6 +114,78 @@ def _read_csv(p: Path) -> np.ndarray:
     if not rows:
         raise ValueError(f"{p} holds no data rows.")
     return np.asarray(rows, dtype=np.float64)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), if known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+#: Bytes of memory the CSV reader uses per byte of text (Python floats in lists, then an array).
+_CSV_BYTES_PER_BYTE = 12
+
+
+def _check_csv_fits(p: Path) -> None:
+    available, size = _available_memory(), p.stat().st_size
+    if available is None or size * _CSV_BYTES_PER_BYTE < available:
+        return
+    raise ValueError(
+        f"{p} is {size / 1e9:.1f} GB of text: parsing it needs about "
+        f"{size * _CSV_BYTES_PER_BYTE / 1e9:.0f} GB of memory and {available / 1e9:.1f} GB are "
+        "available. Convert it once to .npy, which is streamed from disk: "
+        f"'ot-gradnets convert {p} -o {p.with_suffix('.npy')}' (reads the text in chunks)."
+    )
+
+
+def convert(args: argparse.Namespace) -> int:
+    """``ot-gradnets convert X.csv -o X.npy``: a CSV of samples to a ``.npy`` file, in chunks (the
+    text is read twice, never whole; the array is written through a memory map)."""
+    src, dst = Path(args.input), Path(args.output)
+    _check_output(args.output, args.input)
+    if dst.suffix.lower() != ".npy":
+        raise ValueError(f"{dst}: the output of convert is a .npy file.")
+    first = np.loadtxt(src, delimiter=",", max_rows=1, ndmin=2, skiprows=_header_rows(src))
+    width, n = first.shape[1], _data_rows(src)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:  # written beside the target, renamed over it when whole
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, width))
+        row = 0
+        with src.open() as fh:
+            for _ in range(_header_rows(src)):
+                next(fh)
+            while row < n:
+                chunk = np.loadtxt(fh, delimiter=",", max_rows=1 << 16, ndmin=2, dtype=np.float32)
+                if chunk.shape[1] != width:
+                    raise ValueError(
+                        f"{src}: rows of {chunk.shape[1]} values after rows of {width}."
+                    )
+                out[row : row + len(chunk)] = chunk
+                row += len(chunk)
+        out.flush()
+        del out
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {n} x {width} float32 samples to {dst}")
+    return 0
+
+
+def _header_rows(p: Path) -> int:
+    with p.open() as fh:
+        first = fh.readline().strip().split(",")
+    return 0 if any(_is_number(f.strip()) for f in first) else 1
+
+
+def _data_rows(p: Path) -> int:
+    with p.open() as fh:
+        return sum(1 for line in fh if line.strip()) - _header_rows(p)
 
 
 def _write_array(path: str, array: np.ndarray) -> None:
@@ -284,15 +361,16 @@ def fit(args: argparse.Namespace) -> int:
     from ot_gradnets.transport import BrenierMap
 
     _check_output(args.output, args.source, args.target)
-    x = _read_array(args.source, args.key)
-    y = _read_array(args.target, args.key)
-    tmap = BrenierMap(**_estimator_kwargs(args))
+    # .npy files are memory-mapped: the fit streams their rows and never loads them whole
+    x = _read_array(args.source, args.key, stream=True)
+    y = _read_array(args.target, args.key, stream=True)
+    dtype = torch.float64 if args.float64 else torch.float32
+    tmap = BrenierMap(**_estimator_kwargs(args), dtype=dtype)
     start = time.perf_counter()
-    dtype = np.float64 if args.float64 else np.float32
     with warnings.catch_warnings():
         # the outcome is reported below, once, with the exit status
         warnings.filterwarnings("ignore", message="BrenierMap (recovered|diverged)")
-        tmap.fit(x.astype(dtype), y.astype(dtype), resume=args.resume)
+        tmap.fit(x, y, resume=args.resume)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     tmap.save(args.output)
     loss = tmap.history_["loss"][-1] if tmap.history_["loss"] else float("nan")
@@ -370,6 +448,7 @@ def register(sub: Any, bench_sub: Any) -> None:
     """Add ``demo``, ``fit``, ``transform`` and ``bench transport`` to the ``ot-gradnets`` CLI."""
     _register_demo_and_fit(sub)
     _register_transform(sub)
+    _register_convert(sub)
     _register_bench(bench_sub)
 
 
@@ -414,6 +493,19 @@ def _register_demo_and_fit(sub: Any) -> None:
     )
     _add_training_args(p)
     p.set_defaults(func=fit)
+
+
+def _register_convert(sub: Any) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert a CSV of samples to a .npy file, in chunks (for files too large to load)",
+        description="Convert comma-separated samples (one per line, an optional header of "
+        "column names) to a float32 .npy file without loading the text whole; 'fit' streams "
+        ".npy files from disk.",
+    )
+    p.add_argument("input", help="the .csv file")
+    p.add_argument("-o", "--output", required=True, help="the .npy file to write")
+    p.set_defaults(func=convert)
 
 
 def _register_transform(sub: Any) -> None:

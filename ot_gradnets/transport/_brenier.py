@@ -33,7 +33,7 @@ from ot_gradnets.transport._brenier_setup import (
     make_sources_and_loss,
 )
 from ot_gradnets.transport._fitted import _FittedMap
-from ot_gradnets.transport._gaussian import gaussian_map
+from ot_gradnets.transport._gaussian import gaussian_map, gaussian_map_from_moments
 from ot_gradnets.transport._persistence import (
     data_digest,
     load_map,
@@ -42,8 +42,16 @@ from ot_gradnets.transport._persistence import (
     save_map,
     write_checkpoint,
 )
-from ot_gradnets.transport._samples import SampleSource, hold_out, mapped
-from ot_gradnets.transport._standardize import Standardization, standardization
+from ot_gradnets.transport._samples import SampleSource
+from ot_gradnets.transport._standardize import Standardization
+from ot_gradnets.transport._streams import (
+    StreamedSource,
+    fit_standardization,
+    linear_start_moments,
+    mean_output,
+    split_held_out,
+    standardized,
+)
 
 __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 
@@ -271,7 +279,9 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
             net = GradientSum(net, QuadraticGradient(dim))
         return net.to(device=device, dtype=dtype)
 
-    def _init_linear(self, net: nn.Module, x: Tensor, y: Tensor) -> None:
+    def _init_linear(
+        self, net: nn.Module, source: SampleSource, x: Tensor, target: SampleSource, y: Tensor
+    ) -> None:
         """Start near the linear Gaussian map: the quadratic term is the Bures map, shifted so
         that the mean of the whole map's output is the target's mean.
 
@@ -285,11 +295,17 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         inner, quad = net.terms[0], net.terms[1]
         # covariances from few samples per direction are shrunk towards isotropy (ridge
         # (d/n)^2, negligible for n >> d), so that the start stays well conditioned
-        reg = 1e-6 + (x.shape[1] / min(x.shape[0], y.shape[0])) ** 2
-        a, b = gaussian_map(x, y, reg=reg)
-        with torch.no_grad():
-            offset = inner(x).mean(0)
-        quad.set_affine(a, b - offset)
+        moments = linear_start_moments(source, x, target, y)
+        if moments is None:  # the samples in memory
+            reg = 1e-6 + (x.shape[1] / min(x.shape[0], y.shape[0])) ** 2
+            a, b = gaussian_map(x, y, reg=reg)
+        else:  # a side is streamed: from its moments
+            mx, my = moments
+            reg = 1e-6 + (x.shape[1] / min(mx.n, my.n)) ** 2
+            a, b = (
+                t.to(x) for t in gaussian_map_from_moments(mx.mean, mx.cov, my.mean, my.cov, reg)
+            )
+        quad.set_affine(a, b - mean_output(inner, source, x))
 
     # ------------------------------------------------------------------------------------------
     # fitting
@@ -367,12 +383,13 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         std = None
         self.strong_convexity_ = float(self.strong_convexity)
         if self.standardize and self.loss != "monge-ampere":
-            std = standardization(x_ref, y_ref, reduce=not isinstance(self.network, nn.Module))
+            reduce = not isinstance(self.network, nn.Module)
+            std = fit_standardization(source, x_ref, target, y_ref, reduce=reduce)
             few = self._few_samples(std, source, target, dim)
             self.strong_convexity_ = self._auto_strong_convexity(few)
-            source, x_ref = mapped(source, x_ref, std.dim, std.source)
+            source, x_ref = standardized(source, x_ref, std, "source")
             assert target is not None and y_ref is not None
-            target, y_ref = mapped(target, y_ref, std.dim, std.target)
+            target, y_ref = standardized(target, y_ref, std, "target")
         fit_dim = dim if std is None else std.dim
 
         held_out: tuple[Tensor, Tensor | None] | None = None
@@ -381,11 +398,11 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         if self.validation_fraction is not None:
             # capped: exact OT (loss="w2") and dense Sinkhorn on the held-out set grow as n_val^2
             held = (float(self.validation_fraction), _MAX_HELD_OUT, max(self.batch_size, 1000))
-            source, x_ref, x_val = hold_out(source, x_ref, *held, gen)
+            source, x_ref, x_val = split_held_out(source, x_ref, *held, gen)
             y_val = None
             if target is not None:
                 assert y_ref is not None
-                target, y_ref, y_val = hold_out(target, y_ref, *held, gen)
+                target, y_ref, y_val = split_held_out(target, y_ref, *held, gen)
             held_out = (x_val, y_val)
 
         # Network initialisation from random_state: built on the CPU from the CPU generator only
@@ -395,7 +412,8 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
             torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=gen)))
             net = self._build_network(fit_dim, dtype, device, self.strong_convexity_)
         if y_ref is not None:
-            self._init_linear(net, x_ref, y_ref)
+            assert target is not None
+            self._init_linear(net, source, x_ref, target, y_ref)
         self.network_ = net
         if std is not None:
             self.network_ = StandardizedGradient(
@@ -533,7 +551,9 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         a digest of the (standardised) data."""
         config = {k: v for k, v in save_config(self).items() if k not in _RESUMABLE}
         source, target = loss_fn.source, loss_fn.target
-        data = [s.data for s in (source, target) if s is not None and s.size is not None]
+        data = [s.data for s in (source, target) if s is not None and s.stored]
+        data += [t for s in (source, target) if isinstance(s, StreamedSource)
+                 for t in (s.moments().mean, s.moments().cov)]  # fmt: skip
         return {"config": repr(sorted(config.items())), "data": data_digest(data, x_probe)}
 
     def _lr(self, dim: int) -> float:

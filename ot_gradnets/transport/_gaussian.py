@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["gaussian_map", "sqrtm_psd"]
+__all__ = ["gaussian_map", "gaussian_map_from_moments", "sqrtm_psd"]
 
 
 def sqrtm_psd(a: Tensor) -> Tensor:
@@ -55,6 +55,23 @@ def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tenso
     mx, my = x64.mean(0), y64.mean(0)
     cx = torch.cov(x64.T).reshape(x.shape[1], x.shape[1])
     cy = torch.cov(y64.T).reshape(y.shape[1], y.shape[1])
+    a, b = gaussian_map_from_moments(mx, cx, my, cy, reg)
+    return a.to(x.dtype), b.to(x.dtype)
+
+
+def gaussian_map_from_moments(
+    mx: Tensor, cx: Tensor, my: Tensor, cy: Tensor, reg: float = 1e-6
+) -> tuple[Tensor, Tensor]:
+    r""":func:`gaussian_map` from the means and covariances themselves (for samples that are
+    streamed rather than held in memory); ``(A, b)`` in the moments' dtype.
+
+    Example:
+        >>> import torch
+        >>> eye, zero = torch.eye(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+        >>> A, b = gaussian_map_from_moments(zero, eye, zero + 1, 4 * eye, reg=0)
+        >>> A.diagonal().tolist(), b.tolist()
+        ([2.0, 2.0], [1.0, 1.0])
+    """
     d = cx.shape[0]
     eye = torch.eye(d, dtype=cx.dtype, device=cx.device)
     cx = cx + reg * float(cx.trace()) / d * eye
@@ -65,4 +82,4 @@ def gaussian_map(x: Tensor, y: Tensor, reg: float = 1e-6) -> tuple[Tensor, Tenso
     a = s_inv @ sqrtm_psd(s @ cy @ s) @ s_inv
     a = 0.5 * (a + a.T)
     b = my - mx @ a
-    return a.to(x.dtype), b.to(x.dtype)
+    return a, b

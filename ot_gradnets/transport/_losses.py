@@ -224,9 +224,11 @@ class DualLoss(TransportLoss):
     stop-gradient) and adds the constant :math:`\langle x^*, y\rangle` so that the value is the
     semi-dual objective. Each :math:`x^*(y)` is found by :func:`solve_conjugate` (Newton with the
     network's closed-form Hessian), warm-started from the last solution kept *per target sample*
-    in a pool: the whole target array, or for a sampler a pool of ``pool_size`` samples of which
-    ``refresh`` are replaced by fresh ones at each step. New pool entries start at the linear
-    (Gaussian, Bures) map from the target back to the source.
+    in a pool: the whole target array (or a streamed one of at most 131,072 rows), or for a
+    sampler or a longer stream a pool of ``pool_size`` samples of which ``refresh`` are
+    replaced by fresh ones at each step, so that memory stays bounded whatever the number of
+    samples. New pool entries start at the linear (Gaussian, Bures) map from the target back to
+    the source.
 
     Args:
         tol: Newton stops at :math:`|\nabla F(x) - y| \le` ``tol`` times the target's RMS scale.
@@ -242,8 +244,8 @@ class DualLoss(TransportLoss):
             The default ``cg_rtol=1e-2`` makes it an inexact Newton method: Newton still stops
             on the absolute residual ``tol``, and solving each step's linear system only to 1%
             takes about half the CG iterations of a 1e-6 solve for the same Newton count.
-        pool_size: pool size for a target sampler.
-        refresh: pool entries replaced per step for a target sampler (``None``: batch / 8).
+        pool_size: pool size for a target sampler or a stream of more rows.
+        refresh: pool entries replaced per step in a sampled pool (``None``: batch / 8).
 
     Attributes:
         newton_iters: Newton iterations of each step's conjugate solve.
@@ -280,12 +282,15 @@ class DualLoss(TransportLoss):
     ) -> None:
         super().start(net, source, target, generator)
         assert target is not None
-        if target.size is None:
-            pool = target.sample(self.pool_size)
-        else:
-            pool = target.data  # type: ignore[assignment]
+        # the pool: every target sample when they fit (stored, or a short stream), else a
+        # sample of pool_size refreshed as training goes (a sampler, or a long stream)
+        self._sampled_pool = not _whole(target, max(self.pool_size, WHOLE_STREAM_ROWS))
+        pool = target.sample(self.pool_size) if self._sampled_pool else _all_rows(target)
         self.pool: Tensor = pool
-        ref_x = source.data if source.size is not None else source.sample(max(4096, 4 * source.dim))
+        if _whole(source, max(self.pool_size, WHOLE_STREAM_ROWS)):
+            ref_x = _all_rows(source)
+        else:
+            ref_x = source.sample(max(4096, 4 * source.dim))
         self._inverse_affine = gaussian_map(pool, ref_x)  # Q -> P, Bures
         self.warm = self._cold_start(pool)
         scale = float(pool.var(0).sum().sqrt()) / max(pool.shape[1], 1) ** 0.5
@@ -303,7 +308,7 @@ class DualLoss(TransportLoss):
         return y @ a + b
 
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
-        if self.target.size is None:  # type: ignore[union-attr]
+        if self._sampled_pool:
             n_new = self.refresh if self.refresh is not None else max(1, batch_size // 8)
             slots = torch.randint(self.pool.shape[0], (n_new,), generator=generator)
             fresh = self.target.sample(n_new)  # type: ignore[union-attr]
@@ -336,8 +341,11 @@ class DualLoss(TransportLoss):
         """Each target sample's warm start, the Newton counts, and a sampler's pool (stored
         targets are the data itself)."""
         state = {"warm": self.warm, "newton_iters": list(self.newton_iters)}
-        if self.target.size is None:  # type: ignore[union-attr]
+        if self._sampled_pool:
             state["pool"] = self.pool
+        stream = getattr(self.target, "generator", None)  # a stream's own draws of fresh rows
+        if stream is not None:
+            state["stream_generator"] = stream.get_state()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -348,6 +356,8 @@ class DualLoss(TransportLoss):
             )
         if "pool" in state:
             self.pool[:] = state["pool"].to(self.pool)
+        if "stream_generator" in state:
+            self.target.generator.set_state(state["stream_generator"])  # type: ignore[union-attr]
         self.warm[:] = state["warm"].to(self.warm)
         self.newton_iters = list(state["newton_iters"])
 
@@ -379,6 +389,20 @@ class DualLoss(TransportLoss):
 # high-accuracy quadrature) get the potential gap by a short quadrature along segments.
 _CLOSED_FORM = (MGradNetM, GradNetM, QuadraticGradient)
 _SEGMENT_NODES = 8
+
+
+#: A stream of at most this many rows is kept whole by the semi-dual (every row with its own warm
+#: start, as for data in memory: 8 MB per side at d = 16 in float32); longer ones get a pool.
+WHOLE_STREAM_ROWS = 1 << 17
+
+
+def _whole(source: SampleSource, cap: int) -> bool:
+    """Whether every sample of ``source`` is kept (stored, or a stream of at most ``cap`` rows)."""
+    return source.stored or (source.size is not None and source.size <= cap)
+
+
+def _all_rows(source: SampleSource) -> Tensor:
+    return source.data if source.stored else source.all()  # type: ignore[attr-defined,return-value]
 
 
 def _potential_gap(net: nn.Module, x: Tensor, xs: Tensor) -> Tensor:

@@ -46,6 +46,11 @@ class SampleSource:
         self.name = name
 
     @property
+    def stored(self) -> bool:
+        """Whether the samples are a tensor in memory (rows by index, per-sample state)."""
+        return isinstance(self.data, Tensor)
+
+    @property
     def size(self) -> int | None:
         """The number of stored samples, or ``None`` for a sampler."""
         return self.data.shape[0] if isinstance(self.data, Tensor) else None
@@ -80,8 +85,16 @@ def is_sampler(data: Any) -> bool:
 def as_source(
     data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
 ) -> tuple[SampleSource, Tensor]:
-    """Validate ``data`` (samples or a sampler) and return a source plus a reference sample
-    (the samples themselves, or 4,096 drawn from the sampler)."""
+    """Validate ``data`` (samples, a stream or a sampler) and return a source plus a reference
+    sample (the samples themselves, the first 4,096 rows of a stream, or 4,096 drawn from the
+    sampler)."""
+    from ot_gradnets.transport._streams import is_streamed, open_stream
+
+    if is_streamed(data):
+        stream = open_stream(data, name, dim, dtype, device)
+        return stream, stream.head(4096)
+    if isinstance(data, torch.utils.data.IterableDataset):
+        data = _iterable_sampler(data, name)
     if is_sampler(data):
         if dim is None:
             probe = as_samples(data(2), f"the batch returned by {name}")
@@ -93,6 +106,25 @@ def as_source(
         return src, probe.to(dtype=dtype, device=device)
     t = as_samples(data, name, dim=dim, min_samples=2, dtype=dtype, device=device)
     return SampleSource(t, t.shape[1], t.dtype, t.device, name), t
+
+
+def _iterable_sampler(data: Any, name: str) -> Callable[[int], Tensor]:
+    """A sampler that takes the next ``n`` items of an iterable dataset, in its order (started
+    again when it runs out): for data that can only be read in sequence."""
+    state: dict[str, Any] = {"it": iter(data)}
+
+    def sampler(n: int) -> Tensor:
+        rows = []
+        while len(rows) < n:
+            try:
+                rows.append(torch.as_tensor(np.asarray(next(state["it"]))))
+            except StopIteration:
+                if not rows and state.get("empty"):
+                    raise ValueError(f"{name} yields no samples.") from None
+                state["it"], state["empty"] = iter(data), not rows
+        return torch.stack(rows)
+
+    return sampler
 
 
 def mapped(

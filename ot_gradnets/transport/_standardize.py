@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Standardization", "standardization"]
+__all__ = ["Standardization", "standardization", "standardization_from_moments"]
 
 #: A direction is kept when its variance exceeds this fraction of the largest direction's.
 RTOL = 1e-10
@@ -54,6 +54,17 @@ class Standardization:
         r""":math:`U^T(y - m_y)/s`."""
         z = (y - self.target_mean.to(y)) / self.scale
         return z if self.basis is None else z @ self.basis.to(y)
+
+    def affine(self, side: str) -> tuple[Tensor, Tensor]:
+        r"""The map of ``side`` (``"source"`` or ``"target"``) as ``z = x @ W + c``:
+        :math:`W = U/s` and :math:`c = -m\,W` (for streams, which map each batch as it is read)."""
+        mean = self.source_mean if side == "source" else self.target_mean
+        d = mean.shape[0]
+        basis = (
+            torch.eye(d, dtype=mean.dtype, device=mean.device) if self.basis is None else self.basis
+        )
+        weight = basis / self.scale
+        return weight, -(mean @ weight)
 
 
 def standardization(
@@ -115,3 +126,44 @@ def standardization(
     return Standardization(
         mx.to(**like), my.to(**like), scale, None if basis is None else basis.to(**like)
     )
+
+
+def standardization_from_moments(
+    mx: Tensor,
+    cx: Tensor,
+    my: Tensor | None,
+    cy: Tensor | None,
+    rtol: float = RTOL,
+    *,
+    reduce: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Standardization:
+    r""":func:`standardization` from the samples' means and (unbiased) covariances, for samples
+    that are streamed rather than held in memory: the kept directions are the eigenvectors of
+    :math:`\tfrac12(\hat\Sigma_x + \hat\Sigma_y)` (of :math:`\hat\Sigma_x` without a target),
+    as there. The result is in ``dtype``, on ``device``.
+
+    Example:
+        >>> eye = torch.eye(3, dtype=torch.float64)
+        >>> std = standardization_from_moments(torch.zeros(3, dtype=torch.float64), 4 * eye,
+        ...                                    None, None)
+        >>> std.scale, std.basis is None
+        (2.0, True)
+    """
+    m = cx.double() if cy is None else 0.5 * (cx.double() + cy.double())
+    evals, evecs = torch.linalg.eigh(m)
+    top = float(evals.max()) if evals.numel() else 0.0
+    if not top > 0:
+        raise ValueError(
+            "X and Y have no variance (every sample is the same point): the optimal map is the "
+            "translation by mean(Y) - mean(X); there is nothing to fit."
+        )
+    d = m.shape[0]
+    keep = evals > rtol * top if reduce else torch.ones_like(evals, dtype=torch.bool)
+    r = int(keep.sum())
+    scale = float(evals[keep].sum().div(r if reduce else d).sqrt())
+    like = {"dtype": dtype, "device": device}
+    basis = None if r == d else evecs[:, keep].to(**like)
+    my = mx if my is None else my
+    return Standardization(mx.to(**like), my.to(**like), scale, basis)

@@ -1,0 +1,368 @@
+r"""Samples that stay where they are: memory-mapped ``.npy`` files and datasets, streamed.
+
+A :class:`StreamedSource` reads only the rows a step asks for, by random index, from an array it
+never loads: a memory-mapped ``.npy`` file (a path, or ``np.load(path, mmap_mode="r")``) or a
+map-style :class:`torch.utils.data.Dataset`. What a fit needs from the whole sample is computed
+in bounded memory:
+
+- the moments (mean and covariance, in float64) by one pass over chunks of rows, which also
+  checks every row (finite, numeric); the standardisation and the linear (Bures) start are built
+  from them;
+- the standardisation itself is affine, :math:`z = (x - m)\,U/s`, so the source keeps it as a
+  matrix and a shift applied to each batch as it is read, and transforms its moments exactly;
+- a held-out set is a random set of at most a few thousand rows, skipped by the training draws
+  (the :math:`k`-th training row is found by a binary search over the held-out rows, so no
+  permutation of all :math:`n` rows is ever made);
+- per-sample state (the semi-dual's conjugate warm starts) is kept for at most ``pool_size``
+  rows (see :class:`~ot_gradnets.transport.LOSSES`' ``"dual"``).
+
+The batches drawn are those the same array would give in memory (same generator, same indices),
+so a streamed fit is the in-memory fit up to the rounding of the moments (tested), except that a
+held-out set (``validation_fraction``) is a different random choice of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ot_gradnets.transport._samples import SampleSource, hold_out, mapped
+from ot_gradnets.transport._standardize import (
+    Standardization,
+    standardization,
+    standardization_from_moments,
+)
+
+__all__ = [
+    "Moments",
+    "StreamedSource",
+    "fit_standardization",
+    "split_held_out",
+    "is_streamed",
+    "linear_start_moments",
+    "mean_output",
+    "moments_of",
+    "open_stream",
+    "standardized",
+]
+
+#: Rows read per chunk by the passes over a whole stream.
+CHUNK_ROWS = 1 << 16
+
+
+@dataclass
+class Moments:
+    """Count, mean ``(d,)`` and unbiased covariance ``(d, d)`` of a sample, in float64."""
+
+    n: int
+    mean: Tensor
+    cov: Tensor
+
+    def affine(self, weight: Tensor, shift: Tensor) -> Moments:
+        """The moments of ``x @ weight + shift``."""
+        return Moments(self.n, self.mean @ weight + shift, weight.T @ self.cov @ weight)
+
+
+def is_streamed(data: Any) -> bool:
+    """Whether ``data`` is streamed rather than loaded: a memory-mapped array, a path to a
+    ``.npy`` file, or a map-style ``torch.utils.data.Dataset``."""
+    if isinstance(data, np.memmap | str | Path):
+        return True
+    return isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__")
+
+
+def open_stream(
+    data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
+) -> StreamedSource:
+    """A :class:`StreamedSource` over ``data`` (see :func:`is_streamed`), checked: 2-D, real,
+    numeric, ``dim`` columns, at least 2 rows, every row finite (one pass over the data).
+
+    Raises:
+        ValueError: on a path that is not a ``.npy`` file, or data that fail a check.
+        FileNotFoundError, IsADirectoryError: on a path that is not a file.
+    """
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if path.is_dir():
+            raise IsADirectoryError(f"{name}={str(path)!r} is a directory, not a .npy file.")
+        if path.suffix != ".npy":
+            raise ValueError(
+                f"{name}={str(path)!r}: only .npy files are streamed from a path; load other "
+                "formats yourself, or save them with numpy.save."
+            )
+        if not path.exists():
+            raise FileNotFoundError(f"{name}={str(path)!r}: no such file.")
+        try:
+            data = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as err:
+            raise ValueError(f"{name}={str(path)!r} is not a readable .npy file: {err}") from None
+    if isinstance(data, np.ndarray):
+        rows, n, width, kind = _array_rows(data, name)
+    else:
+        rows, n, width, kind = _dataset_rows(data, name)
+    if dim is not None and width != dim:
+        raise ValueError(f"{name} must have {dim} columns (dim={dim}), got {width}.")
+    if n < 2:
+        raise ValueError(f"{name} has {n} sample(s), at least 2 are needed.")
+    if dtype is None:
+        dtype = kind if kind in (torch.float32, torch.float64) else torch.get_default_dtype()
+    source = StreamedSource(rows, n, width, dtype, torch.device(device or "cpu"), name)
+    source.moments()  # checks every row, once
+    return source
+
+
+def _array_rows(arr: np.ndarray, name: str) -> tuple[Callable, int, int, torch.dtype]:
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} is complex: transport maps act on real samples.")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, dim), got shape {arr.shape}."
+        )
+    kind = torch.from_numpy(np.zeros(0, dtype=arr.dtype)).dtype
+    return (lambda idx: torch.from_numpy(np.asarray(arr[idx]))), arr.shape[0], arr.shape[1], kind
+
+
+def _dataset_rows(ds: Any, name: str) -> tuple[Callable, int, int, torch.dtype]:
+    n = len(ds)
+    if n == 0:
+        raise ValueError(f"{name} is empty: expected at least 2 samples.")
+    first = torch.as_tensor(np.asarray(ds[0]))
+    if first.ndim != 1 or first.is_complex() or first.dtype == torch.bool:
+        raise ValueError(
+            f"{name}: each item of a dataset must be one real sample of shape (dim,), got "
+            f"{tuple(first.shape)} of {first.dtype}."
+        )
+
+    def rows(idx: np.ndarray) -> Tensor:
+        return torch.stack([torch.as_tensor(np.asarray(ds[int(i)])) for i in idx])
+
+    return rows, n, first.shape[0], first.dtype
+
+
+class StreamedSource(SampleSource):
+    """Samples read by row index from an array that is never loaded whole.
+
+    Args:
+        rows: ``rows(index)`` returns the raw rows ``index`` (a 1-D integer array) as a tensor.
+        n: the number of rows.
+        dim: the number of columns of the raw rows.
+        dtype, device: what batches are converted to.
+        name: the argument's name, for error messages.
+
+    Batches are ``raw @ weight + shift`` (the affine map set by :meth:`mapped`; none at first),
+    read from the rows not held out (:meth:`hold_out`).
+    """
+
+    def __init__(
+        self,
+        rows: Callable[[np.ndarray], Tensor],
+        n: int,
+        dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        name: str,
+    ) -> None:
+        super().__init__(None, dim, dtype, device, name)  # type: ignore[arg-type]
+        self.rows = rows
+        self.n = n
+        self.raw_dim = dim
+        self.weight: Tensor | None = None
+        self.shift: Tensor | None = None
+        self.skip = torch.zeros(0, dtype=torch.long)  # held-out rows, sorted
+        self.generator = torch.Generator().manual_seed(0)  # fresh rows (sample); see start
+        self._moments: Moments | None = None
+
+    @property
+    def stored(self) -> bool:
+        return False
+
+    @property
+    def size(self) -> int:
+        """The number of training rows (held-out ones excluded)."""
+        return self.n - self.skip.numel()
+
+    def _row_of(self, k: Tensor) -> Tensor:
+        """The ``k``-th training rows: ``k`` plus the held-out rows at or before them."""
+        if not self.skip.numel():
+            return k
+        shifted = self.skip - torch.arange(self.skip.numel())
+        return k + torch.searchsorted(shifted, k, right=True)
+
+    def _read(self, rows: Tensor) -> Tensor:
+        raw = self.rows(rows.cpu().numpy()).to(dtype=self.dtype, device=self.device)
+        if self.weight is None:
+            return raw
+        return raw @ self.weight.to(raw) + self.shift.to(raw)  # type: ignore[union-attr]
+
+    def draw(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """``n`` training rows drawn uniformly by index, as the in-memory array would give them;
+        no row index is returned (per-sample state is not kept for a stream)."""
+        k = torch.randint(self.size, (n,), generator=generator)
+        return self._read(self._row_of(k)), None
+
+    def sample(self, n: int) -> Tensor:
+        """``n`` training rows drawn with the source's own generator (fresh rows for a pool)."""
+        return self.draw(n, self.generator)[0]
+
+    def head(self, n: int) -> Tensor:
+        """The first ``n`` training rows."""
+        return self._read(self._row_of(torch.arange(min(n, self.size))))
+
+    def all(self) -> Tensor:
+        """Every training row, in order (for small streams only)."""
+        return self.head(self.size)
+
+    def chunks(self) -> Any:
+        """The training rows in chunks of :data:`CHUNK_ROWS`, in order."""
+        for start in range(0, self.size, CHUNK_ROWS):
+            k = torch.arange(start, min(start + CHUNK_ROWS, self.size))
+            yield self._read(self._row_of(k))
+
+    def moments(self) -> Moments:
+        """Mean and covariance of all ``n`` rows (held-out ones included), mapped like the
+        batches; the first call reads the stream once and checks every row."""
+        if self._moments is None:
+            self._moments = self._raw_moments()
+        if self.weight is None:
+            return self._moments
+        return self._moments.affine(self.weight.double().cpu(), self.shift.double().cpu())  # type: ignore[union-attr]
+
+    def _raw_moments(self) -> Moments:
+        d = self.raw_dim
+        total = torch.zeros(d, dtype=torch.float64)
+        for start in range(0, self.n, CHUNK_ROWS):  # the mean first: a centred second pass
+            rows = self.rows(np.arange(start, min(start + CHUNK_ROWS, self.n))).double()
+            bad = ~torch.isfinite(rows).all(dim=1)
+            if bad.any():
+                row = start + int(bad.nonzero()[0])
+                raise ValueError(f"{self.name} contains non-finite values (NaN or inf), row {row}.")
+            total += rows.sum(0)
+        mean = total / self.n
+        scatter = torch.zeros(d, d, dtype=torch.float64)
+        for start in range(0, self.n, CHUNK_ROWS):
+            rows = self.rows(np.arange(start, min(start + CHUNK_ROWS, self.n))).double() - mean
+            scatter += rows.T @ rows
+        return Moments(self.n, mean, scatter / max(self.n - 1, 1))
+
+    def mapped(self, dim: int, weight: Tensor, shift: Tensor) -> StreamedSource:
+        """The same stream with every row ``x`` read as ``x @ weight + shift`` (``dim`` columns),
+        after any map already set."""
+        out = StreamedSource(self.rows, self.n, self.raw_dim, self.dtype, self.device, self.name)
+        out.skip, out.generator, out._moments = self.skip, self.generator, self._moments
+        w64, s64 = weight.double().cpu(), shift.double().cpu()
+        if self.weight is not None:
+            s64 = self.shift.double().cpu() @ w64 + s64  # type: ignore[union-attr]
+            w64 = self.weight.double().cpu() @ w64
+        out.weight, out.shift, out.dim = w64.to(self.dtype), s64.to(self.dtype), dim
+        return out
+
+    def hold_out(self, n_val: int, generator: torch.Generator) -> Tensor:
+        """Hold out ``n_val`` distinct random rows (skipped by later draws); returns them."""
+        if self.size - n_val < 2:
+            raise ValueError(
+                f"{self.name} has {self.size} samples: too few to hold out {n_val} and keep 2."
+            )
+        chosen: set[int] = set()
+        while len(chosen) < n_val:  # n_val << n: a few rounds of rejection
+            draw = torch.randint(self.n, (2 * (n_val - len(chosen)),), generator=generator)
+            for row in draw.tolist():
+                if len(chosen) < n_val:
+                    chosen.add(row)
+        rows = torch.tensor(sorted(chosen), dtype=torch.long)
+        held = self._read(rows)
+        self.skip = rows
+        return held
+
+    def start(self, generator: torch.Generator) -> None:
+        """Seed the source's own generator (fresh rows for a pool) from the fit's."""
+        self.generator.manual_seed(int(torch.randint(2**62, (), generator=generator)))
+
+
+# ---------------------------------------------------------------------------------------------
+# what a fit computes from whole samples, for any mix of stored, sampled and streamed sources
+# ---------------------------------------------------------------------------------------------
+
+#: Rows a stream's reference sample holds (probes of the map's scale, the first rows).
+REFERENCE_ROWS = 4096
+#: Rows over which the initial network's mean output is taken on a long stream.
+MEAN_ROWS = 1 << 16
+
+
+def moments_of(source: SampleSource, ref: Tensor) -> Moments:
+    """The moments of a stream (every row), or of a reference sample (stored data: all of it)."""
+    if isinstance(source, StreamedSource):
+        return source.moments()
+    x64 = ref.double().cpu()
+    return Moments(x64.shape[0], x64.mean(0), torch.cov(x64.T).reshape(x64.shape[1], -1))
+
+
+def fit_standardization(
+    source: SampleSource,
+    x_ref: Tensor,
+    target: SampleSource | None,
+    y_ref: Tensor | None,
+    *,
+    reduce: bool,
+) -> Standardization:
+    """The standardisation of the data: from the samples in memory, or from the moments when
+    a side is streamed."""
+    if not any(isinstance(s, StreamedSource) for s in (source, target)):
+        return standardization(x_ref, y_ref, reduce=reduce)
+    mx = moments_of(source, x_ref)
+    my = None if target is None or y_ref is None else moments_of(target, y_ref)
+    return standardization_from_moments(
+        mx.mean, mx.cov, None if my is None else my.mean, None if my is None else my.cov,
+        reduce=reduce, dtype=x_ref.dtype, device=x_ref.device,
+    )  # fmt: skip
+
+
+def standardized(
+    source: SampleSource, ref: Tensor, std: Standardization, side: str
+) -> tuple[SampleSource, Tensor]:
+    """``source`` and its reference sample in the standardised coordinates of ``side``."""
+    if isinstance(source, StreamedSource):
+        out = source.mapped(std.dim, *std.affine(side))
+        return out, out.head(REFERENCE_ROWS)
+    return mapped(source, ref, std.dim, std.source if side == "source" else std.target)
+
+
+def split_held_out(
+    source: SampleSource, ref: Tensor, fraction: float, cap: int, n_fresh: int, gen: torch.Generator
+) -> tuple[SampleSource, Tensor, Tensor]:
+    """:func:`~ot_gradnets.transport._samples.hold_out` for any source; a stream holds out
+    ``min(cap, fraction * n)`` random rows and keeps streaming the others."""
+    if not isinstance(source, StreamedSource):
+        return hold_out(source, ref, fraction, cap, n_fresh, gen)
+    val = source.hold_out(min(cap, max(1, round(fraction * source.size))), gen)
+    return source, source.head(REFERENCE_ROWS), val
+
+
+def linear_start_moments(
+    source: SampleSource, x_ref: Tensor, target: SampleSource, y_ref: Tensor
+) -> tuple[Moments, Moments] | None:
+    """The two sides' moments when one is streamed (``None``: both are in memory)."""
+    if not any(isinstance(s, StreamedSource) for s in (source, target)):
+        return None
+    return moments_of(source, x_ref), moments_of(target, y_ref)
+
+
+@torch.no_grad()
+def mean_output(fn: Callable[[Tensor], Tensor], source: SampleSource, ref: Tensor) -> Tensor:
+    """The mean of ``fn`` over the samples: all of them in memory or on a stream of at most
+    :data:`MEAN_ROWS` rows (chunk by chunk), else over :data:`MEAN_ROWS` rows drawn from it."""
+    if not isinstance(source, StreamedSource):
+        return fn(ref).mean(0)
+    if source.size > MEAN_ROWS:
+        return fn(source.sample(MEAN_ROWS)).mean(0)
+    total = sum(fn(chunk).sum(0) for chunk in source.chunks())
+    return total / source.size  # type: ignore[operator]
