@@ -7,8 +7,9 @@ fixed linear map plus a cubic term) at d = 16, in chunks, then runs
 
 in a subprocess and samples its anonymous resident memory (``RssAnon`` in
 ``/proc/<pid>/status``: the heap, not the page cache of the memory-mapped files) every 20 ms.
-Prints and appends one CSV row per n: n, steps, peak RssAnon (MB), peak VmHWM (MB, page cache
-of the mapped files included), wall seconds, exit code.
+Prints and appends one CSV row per n: mode, n, steps, peak RssAnon (MB), peak VmHWM (MB, page
+cache of the mapped files included), wall seconds, exit code. ``--in-memory`` runs, for
+comparison, ``BrenierMap(...).fit(np.load(x), np.load(y))`` on the same files.
 
     python benchmarks/transport_streaming_memory.py [--ns 100000 1000000 10000000]
         [--steps 200] [--dir /tmp/ot_stream] [--csv benchmarks/transport_streaming_memory.csv]
@@ -63,9 +64,20 @@ def _status(pid: int) -> dict[str, int]:
     return out
 
 
-def measure(xs: Path, ys: Path, steps: int, out: Path) -> tuple[float, float, float, int]:
+IN_MEMORY = (
+    "import sys, numpy as np; from ot_gradnets.transport import BrenierMap; "
+    "BrenierMap(max_iter=int(sys.argv[3]), threads=1, random_state=0)"
+    ".fit(np.load(sys.argv[1]), np.load(sys.argv[2]))"
+)
+
+
+def measure(
+    xs: Path, ys: Path, steps: int, out: Path, in_memory: bool = False
+) -> tuple[float, float, float, int]:
     cmd = [sys.executable, "-m", "ot_gradnets", "fit", str(xs), str(ys), "-o", str(out),
            "--max-iter", str(steps), "--threads", "1"]  # fmt: skip
+    if in_memory:  # the arrays loaded whole and passed to BrenierMap.fit, for comparison
+        cmd = [sys.executable, "-c", IN_MEMORY, str(xs), str(ys), str(steps)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -83,19 +95,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--dir", default="/tmp/ot_stream")
     p.add_argument("--csv", default="benchmarks/transport_streaming_memory.csv")
+    p.add_argument("--in-memory", action="store_true", help="load the arrays whole instead")
     a = p.parse_args()
     path = Path(a.csv)
     new = not path.exists()
     with path.open("a", newline="") as fh:
         w = csv.writer(fh)
         if new:
-            w.writerow(["n", "dim", "steps", "rss_anon_mb", "vm_hwm_mb", "wall_s", "exit"])
+            w.writerow(["mode", "n", "dim", "steps", "rss_anon_mb", "vm_hwm_mb", "wall_s", "exit"])
         for n in a.ns:
             t0 = time.perf_counter()
             xs, ys = write_pair(Path(a.dir), n)
             made = time.perf_counter() - t0
-            anon, hwm, wall, code = measure(xs, ys, a.steps, Path(a.dir) / f"map_{n}.pt")
-            row = [n, DIM, a.steps, round(anon, 1), round(hwm, 1), round(wall, 1), code]
+            out = Path(a.dir) / f"map_{n}.pt"
+            anon, hwm, wall, code = measure(xs, ys, a.steps, out, a.in_memory)
+            mode = "in memory (np.load)" if a.in_memory else "streamed (ot-gradnets fit)"
+            row = [mode, n, DIM, a.steps, round(anon, 1), round(hwm, 1), round(wall, 1), code]
             w.writerow(row)
             fh.flush()
             print(*row, f"(files written in {made:.0f} s)", flush=True)  # noqa: T201

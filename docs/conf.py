@@ -49,7 +49,11 @@ napoleon_use_rtype = False
 # nothing (no intersphinx: the build runs offline), so they are not reported.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(torch|nn|np|numpy|scipy|sklearn|ot|geomloss|matplotlib|pathlib|abc|typing)\..*"),
+    (
+        r"py:.*",
+        r"(torch|nn|np|numpy|scipy|sklearn|ot|geomloss|matplotlib|pathlib|abc|typing|"
+        r"collections|functools)\..*",
+    ),
     (r"py:class", r"Tensor|Module|Generator|Path"),
     # private classes (annotations, bases) have no page by design
     (r"py:class", r"ot_gradnets\.[\w.]*\._[A-Za-z]\w*"),

@@ -60,8 +60,8 @@ def run_units(
     Returns:
         The units that were run (the others were in the store already).
 
-    Raises:
-        Whatever a unit raised, after the rows of the units finished before it were stored.
+    A unit that raises stops the run: the rows of the units finished before it stay in the
+    store, and the error (with a note naming the unit, from a worker) reaches the caller.
 
     Example:
         >>> import tempfile

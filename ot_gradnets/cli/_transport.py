@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ot_gradnets._io import atomic_open
-from ot_gradnets._threads import add_threads_argument
+from ot_gradnets._threads import add_threads_argument, available_cores
 from ot_gradnets.cli._common import (
     add_bench_arguments,
     add_common_arguments,
@@ -357,9 +357,17 @@ def _check_output(output: str, *inputs: str) -> None:
 
 def fit(args: argparse.Namespace) -> int:
     """``ot-gradnets fit SOURCE TARGET -o map.pt``; exit status 3 if the fit diverged (the
-    last healthy map is saved all the same), 130 after Ctrl-C (the map as it was is saved)."""
+    last healthy map is saved all the same), 130 after Ctrl-C (the map as it was is saved).
+
+    Under ``torchrun`` (``torchrun --nproc-per-node N -m ot_gradnets fit ...``) the processes
+    train one map data-parallel, each on its share of every batch; rank 0 saves it and reports.
+    """
+    from ot_gradnets._distributed import init_from_environment, is_main, leave
     from ot_gradnets.transport import BrenierMap
 
+    if init_from_environment() and args.threads == "auto":
+        # the ranks on this machine share its cores
+        args.threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     _check_output(args.output, args.source, args.target)
     # .npy files are memory-mapped: the fit streams their rows and never loads them whole
     x = _read_array(args.source, args.key, stream=True)
@@ -371,6 +379,10 @@ def fit(args: argparse.Namespace) -> int:
         # the outcome is reported below, once, with the exit status
         warnings.filterwarnings("ignore", message="BrenierMap (recovered|diverged)")
         tmap.fit(x, y, resume=args.resume)
+    main_rank = is_main()
+    leave()  # training is over: the ranks part before rank 0 saves
+    if not main_rank:
+        return 0
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     tmap.save(args.output)
     loss = tmap.history_["loss"][-1] if tmap.history_["loss"] else float("nan")

@@ -33,13 +33,14 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets import _distributed as dist
 from ot_gradnets._registry import lookup
+from ot_gradnets.core._checkpoint import read_training_checkpoint, write_training_checkpoint
 
 __all__ = [
     "OPTIMIZERS",
@@ -48,8 +49,6 @@ __all__ = [
     "read_training_checkpoint",
     "write_training_checkpoint",
 ]
-
-CHECKPOINT_FORMAT = "ot_gradnets.checkpoint"
 
 
 def _constant(t: float) -> float:
@@ -128,6 +127,13 @@ class TrainingLoop:
     under way finishes, the run ends as after any other stop (final evaluation, best weights,
     checkpoint) with ``stop_reason = "interrupted"``, and :meth:`run` returns normally. A second
     Ctrl-C raises :class:`KeyboardInterrupt` at once.
+
+    **Data-parallel.** Inside an initialised :mod:`torch.distributed` process group every rank
+    runs the same loop on its share of each batch: the start broadcasts rank 0's weights, each
+    step averages the gradients and the loss values over the ranks (one all-reduce each), and
+    the ranks stop together (time limit, Ctrl-C, callback and divergence are decided jointly);
+    only rank 0 shows the progress bar and calls ``checkpoint``. One rank per process, any
+    number of processes and machines (``torchrun``).
 
     **Held-out checks.** With ``evaluate`` (``step -> score``, lower is better), the score is
     taken every ``eval_every`` steps, at the start if ``eval_at_start``, and after the last
@@ -266,7 +272,9 @@ class TrainingLoop:
         self._bar: Any = None
         self._started = False
         self._interrupted = False
+        self._pending_stop: str | None = None  # a callback's stop, decided jointly next step
         self.finished = False
+        self._rank, self._world = dist.world()
 
     # ------------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -304,7 +312,7 @@ class TrainingLoop:
     def _evaluate(self) -> bool:
         """Score the held-out data, keep the best weights; say whether to stop (patience)."""
         assert self.evaluate is not None
-        score = float(self.evaluate(self.step))
+        score = float(dist.broadcast_object(float(self.evaluate(self.step))))
         self.history["val_step"].append(self.step)
         self.history["val_score"].append(score)
         if score < self.best_score:  # NaN compares false; -inf (an exact fit) wins
@@ -327,7 +335,11 @@ class TrainingLoop:
         if self.max_recoveries is not None and self._snapshot is None:
             self._take_snapshot()
         self._pace_start = (self.step, time.perf_counter())  # steps per second, this process
-        if self.progress is not None:
+        if self._world > 1:  # every rank starts from rank 0's weights
+            with torch.no_grad():
+                for p in self.model.parameters():
+                    torch.distributed.broadcast(p, src=0)
+        if self.progress is not None and self._rank == 0:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=self.max_steps, desc=self.progress, leave=False)
@@ -342,16 +354,13 @@ class TrainingLoop:
         self.start()
         if self.finished:
             return False
-        if self._interrupted:
-            self.stop_reason = "interrupted"
-            return False
         if self.step >= self.max_steps:
             self.stop_reason = "max_steps"
             return False
-        if self.time_limit is not None:
-            if time.perf_counter() - self.start_time >= self.time_limit:
-                self.stop_reason = "time_limit"
-                return False
+        reason = self._stop_request()
+        if reason is not None:
+            self.stop_reason = reason
+            return False
         tic, tic_cpu = time.perf_counter(), time.thread_time()
         step = self.step
         lr = self.lr_at(step)
@@ -359,10 +368,11 @@ class TrainingLoop:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(step)
-        value = float(loss.detach())
+        value = self._mean_over_ranks(float(loss.detach()))
         guarded = self.max_recoveries is not None
         if math.isfinite(value) or not guarded:
             loss.backward()
+            self._average_gradients()
         if guarded:
             problem = None
             if not math.isfinite(value):
@@ -373,6 +383,7 @@ class TrainingLoop:
                 problem = "a gradient is not finite"
             elif self.health is not None:
                 problem = self.health(step)
+            problem = self._joint_problem(problem)
             if problem is not None:
                 self.train_time += time.perf_counter() - tic
                 self.train_cpu_time += time.thread_time() - tic_cpu
@@ -398,8 +409,11 @@ class TrainingLoop:
             self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
             self._bar.update(0)
         if self.callback is not None and self.callback(step, value):
-            self.stop_reason = "callback"
-            return False
+            if self._world > 1:  # the ranks stop together, before the next step
+                self._pending_stop = "callback"
+            else:
+                self.stop_reason = "callback"
+                return False
         if (
             self.evaluate is not None
             and self.eval_every is not None
@@ -408,10 +422,52 @@ class TrainingLoop:
         ):
             self.stop_reason = "no_improvement"
             return False
-        if self.checkpoint is not None and self.checkpoint_every:
+        if self.checkpoint is not None and self.checkpoint_every and self._rank == 0:
             if self.step % self.checkpoint_every == 0:
                 self.checkpoint(self)
         return True
+
+    # ------------------------------------------------------------------------------------------
+    # what the ranks of a process group do together (each is a no-op in a single process)
+    _STOPS = (None, "time_limit", "callback", "interrupted")
+
+    def _stop_request(self) -> str | None:
+        """Why the run stops before this step (Ctrl-C, the clock, a callback), agreed by the
+        ranks: the most pressing reason any rank has."""
+        code = 0
+        if self.time_limit is not None and time.perf_counter() - self.start_time >= self.time_limit:
+            code = 1
+        if self._pending_stop is not None:
+            code = 2
+        if self._interrupted:
+            code = 3
+        if self._world > 1:
+            code = dist.all_reduce_max(code)
+        return self._STOPS[code]
+
+    def _mean_over_ranks(self, value: float) -> float:
+        if self._world == 1:
+            return value
+        return float(
+            dist.all_reduce_mean(torch.tensor([value], dtype=torch.float64, device=dist.device()))
+        )
+
+    def _average_gradients(self) -> None:
+        """Average the gradients over the ranks: one all-reduce of all of them, flattened."""
+        if self._world == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        flat = dist.all_reduce_mean(torch.cat([g.reshape(-1) for g in grads]))
+        for p, g in zip(self.params, flat.split([g.numel() for g in grads]), strict=True):
+            p.grad = g.view_as(p).clone()
+
+    def _joint_problem(self, problem: str | None) -> str | None:
+        """A divergence on any rank is one on all (they roll back together)."""
+        if self._world == 1:
+            return problem
+        if not dist.all_reduce_max(int(problem is not None)):
+            return None
+        return problem or "a divergence on another rank"
 
     def finish(self) -> TrainingLoop:
         """End a run: last evaluation, best weights, checkpoint, warning; :meth:`run` calls it."""
@@ -419,7 +475,7 @@ class TrainingLoop:
             self._bar.close()
             self._bar = None
         self.finished = True
-        if self.checkpoint is not None:  # the state as trained, before the best weights return
+        if self.checkpoint is not None and self._rank == 0:  # as trained, before the best weights
             self.checkpoint(self)
         if self.evaluate is not None:
             steps = self.history["val_step"]
@@ -523,50 +579,3 @@ class TrainingLoop:
             self._take_snapshot()
         if state.get("stopped") in ("no_improvement", "diverged"):
             self.stop_reason, self.finished = state["stopped"], True
-
-
-def write_training_checkpoint(path: str | Path, kind: str, state: dict[str, Any]) -> None:
-    """Write a trainer's checkpoint atomically: ``state`` (plain data: tensors, numbers,
-    strings, lists and dicts, e.g. :meth:`TrainingLoop.state_dict` and a generator's state)
-    with the format marker, the trainer's ``kind`` and the library version."""
-    import ot_gradnets
-    from ot_gradnets._io import atomic_open
-
-    payload = {"format": CHECKPOINT_FORMAT, "kind": kind, "version": ot_gradnets.__version__}
-    with atomic_open(path, "wb") as fh:
-        torch.save({**payload, "state": state}, fh)
-
-
-def read_training_checkpoint(
-    path: str | Path, kind: str, fingerprint: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`write_training_checkpoint` for the same ``kind`` of
-    trainer, library version and ``fingerprint`` (the settings that shape training, stored as
-    ``state["fingerprint"]``); anything else is a ``ValueError`` that says what differs."""
-    import ot_gradnets
-
-    try:
-        data = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad archive
-        raise ValueError(
-            f"{path} is not a readable checkpoint: it is empty, truncated or damaged "
-            f"({type(err).__name__}); delete it to start afresh."
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a checkpoint written by ot_gradnets.")
-    if data.get("kind") != kind:
-        raise ValueError(f"{path} is a checkpoint of {data.get('kind')}, not of {kind}.")
-    if data.get("version") != ot_gradnets.__version__:
-        raise ValueError(
-            f"{path} was written by ot_gradnets {data.get('version')}, not "
-            f"{ot_gradnets.__version__}: resume with that version, or delete it to start afresh."
-        )
-    state = data["state"]
-    if fingerprint is not None and state.get("fingerprint") != fingerprint:
-        old = state.get("fingerprint") or {}
-        what = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
-        raise ValueError(
-            f"{path} was written by a fit with other {' and '.join(what)}; resume with the same "
-            "settings and data, or use another checkpoint file."
-        )
-    return state

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets._distributed import broadcast_object
 from ot_gradnets._threads import resolve_threads
 from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 from ot_gradnets.core import MGradNetC, MGradNetM
@@ -125,8 +126,8 @@ def make_generator(random_state: Any) -> torch.Generator:
         seed = int(torch.randint(2**62, (), generator=src, device=src.device))
         return torch.Generator().manual_seed(seed)
     gen = torch.Generator()
-    if random_state is None:
-        gen.seed()
+    if random_state is None:  # in a process group, rank 0's seed for every rank
+        gen.manual_seed(int(broadcast_object(gen.seed())))
     elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         gen.manual_seed(int(random_state))
     else:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ot_gradnets import _distributed as dist
 from ot_gradnets.core import GradientSum, GradNetM, MGradNetM, QuadraticGradient
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._gaussian import gaussian_map
@@ -94,7 +95,10 @@ class W2Loss(TransportLoss):
 
     The cost is POT's ``ot.dist`` (:math:`|x-y|^2`, no half). The value is differentiable in the
     cost matrix through POT's torch backend (the gradient is the optimal plan), hence in the
-    network's parameters.
+    network's parameters. In data-parallel training the coupling is over the *global* batch:
+    every rank gathers all ranks' mapped points and targets and solves the same problem, so
+    :math:`N` ranks with ``batch_size`` :math:`b` give the loss (and, after the gradient
+    average, the gradient) of one process with batch :math:`Nb`.
     """
 
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
@@ -102,9 +106,10 @@ class W2Loss(TransportLoss):
 
         x, _ = self.source.draw(batch_size, generator)
         y, _ = self.target.draw(batch_size, generator)  # type: ignore[union-attr]
-        tx = net(x)
+        tx, y = dist.gather_with_grad(net(x)), dist.gather(y)  # the global batch
         cost = ot.dist(tx, y)
-        w = torch.full((batch_size,), 1.0 / batch_size, dtype=x.dtype, device=x.device)
+        n = tx.shape[0]
+        w = torch.full((n,), 1.0 / n, dtype=x.dtype, device=x.device)
         return ot.emd2(w, w, cost)
 
     @torch.no_grad()
@@ -133,6 +138,8 @@ class SinkhornLoss(TransportLoss):
     given time (``benchmarks/RESULTS.md``, "Estimator defaults").
     The KeOps ``"online"`` backend is used when pykeops is installed and the
     batch is large (more than 5,000 x 5,000 pairs), the dense ``"tensorized"`` one otherwise.
+    In data-parallel training the divergence is between the *global* batches, gathered from all
+    ranks, as for ``"w2"``.
     """
 
     def __init__(self, blur: float = 0.05, scaling: float = 0.5) -> None:
@@ -152,8 +159,9 @@ class SinkhornLoss(TransportLoss):
     def step(self, net: nn.Module, batch_size: int, generator: torch.Generator | None) -> Tensor:
         x, _ = self.source.draw(batch_size, generator)
         y, _ = self.target.draw(batch_size, generator)  # type: ignore[union-attr]
-        online = _keops_available() and batch_size * batch_size > 5000**2
-        return self._loss("online" if online else "tensorized")(net(x), y)
+        tx, y = dist.gather_with_grad(net(x)), dist.gather(y)  # the global batch
+        online = _keops_available() and tx.shape[0] * y.shape[0] > 5000**2
+        return self._loss("online" if online else "tensorized")(tx, y)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, x: Tensor, y: Tensor | None) -> float:
@@ -286,11 +294,11 @@ class DualLoss(TransportLoss):
         # sample of pool_size refreshed as training goes (a sampler, or a long stream)
         self._sampled_pool = not _whole(target, max(self.pool_size, WHOLE_STREAM_ROWS))
         pool = target.sample(self.pool_size) if self._sampled_pool else _all_rows(target)
-        self.pool: Tensor = pool
+        self.pool: Tensor = dist.broadcast_object(pool)  # a sampler's draws are rank 0's
         if _whole(source, max(self.pool_size, WHOLE_STREAM_ROWS)):
             ref_x = _all_rows(source)
         else:
-            ref_x = source.sample(max(4096, 4 * source.dim))
+            ref_x = dist.broadcast_object(source.sample(max(4096, 4 * source.dim)))
         self._inverse_affine = gaussian_map(pool, ref_x)  # Q -> P, Bures
         self.warm = self._cold_start(pool)
         scale = float(pool.var(0).sum().sqrt()) / max(pool.shape[1], 1) ** 0.5
@@ -311,12 +319,13 @@ class DualLoss(TransportLoss):
         if self._sampled_pool:
             n_new = self.refresh if self.refresh is not None else max(1, batch_size // 8)
             slots = torch.randint(self.pool.shape[0], (n_new,), generator=generator)
-            fresh = self.target.sample(n_new)  # type: ignore[union-attr]
+            # the same refresh on every rank: a sampler's draws are rank 0's
+            fresh = dist.broadcast_object(self.target.sample(n_new))  # type: ignore[union-attr]
             slots = slots.to(self.pool.device)
             self.pool[slots] = fresh
             self.warm[slots] = self._cold_start(fresh)
         x, _ = self.source.draw(batch_size, generator)
-        idx = torch.randint(self.pool.shape[0], (batch_size,), generator=generator)
+        idx = dist.share_of_draw(self.pool.shape[0], batch_size, generator)
         idx = idx.to(self.pool.device)
         y = self.pool[idx]
         res = solve_conjugate(
@@ -333,7 +342,8 @@ class DualLoss(TransportLoss):
         # a conjugate clearly unsolved (100x the tolerance) makes its gradient term wrong
         self.unconverged = float((res.residual > 100 * self._abs_tol).float().mean())
         xs = res.x
-        self.warm[idx] = xs
+        # every rank keeps every rank's solutions, so the warm starts stay the same on all
+        self.warm[dist.gather(idx)] = dist.gather(xs)
         inner = (xs * y).sum(-1).mean()
         return _potential_gap(net, x, xs) + inner
 

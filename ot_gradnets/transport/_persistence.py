@@ -22,7 +22,7 @@ from torch import nn
 import ot_gradnets
 from ot_gradnets._io import atomic_open
 from ot_gradnets.core import StandardizedGradient
-from ot_gradnets.core._training import read_training_checkpoint, write_training_checkpoint
+from ot_gradnets.core._checkpoint import read_training_checkpoint, write_training_checkpoint
 
 if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ot_gradnets._distributed import broadcast_object, share_of_draw
 from ot_gradnets._validation import as_samples
 
 __all__ = ["SampleSource", "as_source", "hold_out", "is_sampler", "mapped", "output_like"]
@@ -60,7 +61,7 @@ class SampleSource:
     ) -> tuple[Tensor, Tensor | None]:
         """Return ``(batch, index)``: ``n`` samples and their rows (``None`` from a sampler)."""
         if isinstance(self.data, Tensor):
-            idx = torch.randint(self.data.shape[0], (n,), generator=generator)
+            idx = share_of_draw(self.data.shape[0], n, generator)
             idx = idx.to(self.data.device)
             return self.data[idx], idx
         return self.sample(n), None
@@ -100,6 +101,7 @@ def as_source(
             probe = as_samples(data(2), f"the batch returned by {name}")
             dim = probe.shape[1]
         probe = as_samples(data(4096), f"the batch returned by {name}", dim=dim)
+        probe = broadcast_object(probe)  # one standardisation for all ranks: rank 0's draw
         dtype = dtype or probe.dtype
         device = device or probe.device
         src = SampleSource(data, dim, dtype, torch.device(device), name)

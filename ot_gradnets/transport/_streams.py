@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ot_gradnets._distributed import share_of_draw
 from ot_gradnets.transport._samples import SampleSource, hold_out, mapped
 from ot_gradnets.transport._standardize import (
     Standardization,
@@ -207,12 +208,13 @@ class StreamedSource(SampleSource):
     ) -> tuple[Tensor, Tensor | None]:
         """``n`` training rows drawn uniformly by index, as the in-memory array would give them;
         no row index is returned (per-sample state is not kept for a stream)."""
-        k = torch.randint(self.size, (n,), generator=generator)
+        k = share_of_draw(self.size, n, generator)
         return self._read(self._row_of(k)), None
 
     def sample(self, n: int) -> Tensor:
-        """``n`` training rows drawn with the source's own generator (fresh rows for a pool)."""
-        return self.draw(n, self.generator)[0]
+        """``n`` training rows drawn with the source's own generator (fresh rows for a pool; the
+        same rows on every rank of a process group)."""
+        return self._read(self._row_of(torch.randint(self.size, (n,), generator=self.generator)))
 
     def head(self, n: int) -> Tensor:
         """The first ``n`` training rows."""

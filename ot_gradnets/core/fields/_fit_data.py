@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ot_gradnets._distributed import world
 from ot_gradnets._validation import as_samples, check_positive_int
 from ot_gradnets.core._training import (
     TrainingLoop,
@@ -32,6 +33,10 @@ class FieldData:
     the batches), so that the same generator state gives the same run. Training batches are
     either fresh uniform draws (no fixed training set) or slices of a fixed set, reshuffled at
     the start of every epoch; ``perm`` is the current epoch's order, saved in checkpoints.
+
+    In a process group of :math:`N` ranks each step's global batch is :math:`N` times
+    ``batch_size`` (drawn, or sliced from the permutation, identically on every rank) and each
+    rank trains on its part.
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class FieldData:
         self.target, self.generator = target, generator
         self.dtype, self.device, self.gen_device = dtype, device, generator.device
         self.batch_size = batch_size
+        self.rank, self.world = world()
         self.n_train: int | None = None
         self.x_train: Tensor | None = None
         self.y_train: Tensor | None = None
@@ -79,7 +85,7 @@ class FieldData:
             assert x_train is not None
             with torch.no_grad():
                 self.y_train = self.target(x_train)
-            self.steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+            self.steps_per_epoch = max(1, math.ceil(n_train / (self.batch_size * self.world)))
         self.n_train, self.x_train = n_train, x_train
 
     def eval_interval(self, eval_every: int | None, n_steps: int) -> int:
@@ -93,7 +99,7 @@ class FieldData:
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """The points and target values of training step ``step``."""
         if self.n_train is None:
-            xb = self.draw(self.batch_size)
+            xb = self.draw(self.batch_size * self.world).tensor_split(self.world)[self.rank]
             with torch.no_grad():
                 yb = self.target(xb)
             return xb, yb
@@ -103,7 +109,8 @@ class FieldData:
                 self.n_train, generator=self.generator, device=self.gen_device
             ).to(self.device)
         assert self.perm is not None and self.x_train is not None and self.y_train is not None
-        idx = self.perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+        size = self.batch_size * self.world
+        idx = self.perm[pos * size : (pos + 1) * size].tensor_split(self.world)[self.rank]
         return self.x_train[idx], self.y_train[idx]
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ot_gradnets._deprecation import renamed_keywords
+from ot_gradnets._distributed import is_main, share_of_draw
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core._training import (
@@ -266,12 +267,16 @@ def fit_dynamics_models(
     running = {k: lp for k, lp in loops.items() if not lp.finished}
     n = x.shape[0]
     for step in range(first, n_steps + 1):
-        idx = torch.randint(n, (batch_size,), generator=generator).to(x.device)
+        idx = share_of_draw(n, batch_size, generator).to(x.device)  # this rank's share
         batch[:] = [x[idx], y[idx]]
         for name, loop in list(running.items()):
             if not loop.advance():
                 del running[name]  # diverged: its last healthy weights stay
-        if checkpoint is not None and (step % checkpoint_every == 0 or step == n_steps):
+        if (
+            checkpoint is not None
+            and is_main()
+            and (step % checkpoint_every == 0 or step == n_steps)
+        ):
             state = _checkpoint_state(fingerprint, step, generator, loops, results)
             write_training_checkpoint(checkpoint, "fit_dynamics_models", state)
         if bar is not None and (step % eval_every == 0 or step == n_steps):
