@@ -360,10 +360,13 @@ def linear_start_moments(
 
 @torch.no_grad()
 def mean_output(fn: Callable[[Tensor], Tensor], source: SampleSource, ref: Tensor) -> Tensor:
-    """The mean of ``fn`` over the samples: all of them in memory or on a stream of at most
+    """The mean of ``fn`` over the samples: all of them in memory, or on a stream of at most
     :data:`MEAN_ROWS` rows (chunk by chunk), else over :data:`MEAN_ROWS` rows drawn from it."""
     if not isinstance(source, StreamedSource):
-        return fn(ref).mean(0)
+        if ref.shape[0] <= CHUNK_ROWS:
+            return fn(ref).mean(0)
+        # in chunks: the network's activations on 10^7 rows at once would take gigabytes
+        return sum(fn(chunk).sum(0) for chunk in ref.split(CHUNK_ROWS)) / ref.shape[0]
     if source.size > MEAN_ROWS:
         return fn(source.sample(MEAN_ROWS)).mean(0)
     total = sum(fn(chunk).sum(0) for chunk in source.chunks())
