@@ -22,6 +22,7 @@ from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 from ot_gradnets.core import MGradNetC, MGradNetM
 from ot_gradnets.transport._losses import LOSSES, TransportLoss, make_loss
 from ot_gradnets.transport._samples import SampleSource, as_source
+from ot_gradnets.transport._streams import REFERENCE_ROWS, is_streamed, open_stream
 
 if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap
@@ -137,6 +138,17 @@ def make_generator(random_state: Any) -> torch.Generator:
     return gen
 
 
+def _source(
+    data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
+) -> tuple[SampleSource, Tensor]:
+    """A source for ``data`` with its reference sample: streamed (memory-mapped ``.npy``, a path,
+    a dataset; the reference is its first rows) or held (samples, samplers)."""
+    if is_streamed(data):
+        stream = open_stream(data, name, dim, dtype, device)
+        return stream, stream.head(REFERENCE_ROWS)
+    return as_source(data, name, dim, dtype, device)
+
+
 def make_sources_and_loss(
     est: BrenierMap,
     X: Any,
@@ -159,7 +171,7 @@ def make_sources_and_loss(
     """
     dim = None if est.dim is None else int(est.dim)
     device = None if est.device is None else torch.device(est.device)
-    source, x_ref = as_source(X, "X", dim, est.dtype, device)
+    source, x_ref = _source(X, "X", dim, est.dtype, device)
     dim, dtype, device = source.dim, source.dtype, source.device
     options = dict(est.loss_options or {})
     target: SampleSource | None = None
@@ -175,14 +187,14 @@ def make_sources_and_loss(
                 )
         options.update(source_log_density=source_log_density, target_log_density=target_log_density)
         if Y is not None:
-            target, y_ref = as_source(Y, "Y", dim, dtype, device)
+            target, y_ref = _source(Y, "Y", dim, dtype, device)
     else:
         if Y is None:
             raise ValueError(
                 f"Y (target samples or a sampler) is required for loss={est.loss!r}; only "
                 "loss='monge-ampere' works from log-densities."
             )
-        target, y_ref = as_source(Y, "Y", dim, dtype, device)
+        target, y_ref = _source(Y, "Y", dim, dtype, device)
         if est.loss == "sinkhorn":
             options.setdefault("blur", float(est.blur))
     return source, x_ref, target, y_ref, make_loss(est.loss, **options)

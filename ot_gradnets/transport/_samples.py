@@ -86,14 +86,9 @@ def is_sampler(data: Any) -> bool:
 def as_source(
     data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
 ) -> tuple[SampleSource, Tensor]:
-    """Validate ``data`` (samples, a stream or a sampler) and return a source plus a reference
-    sample (the samples themselves, the first 4,096 rows of a stream, or 4,096 drawn from the
-    sampler)."""
-    from ot_gradnets.transport._streams import is_streamed, open_stream
-
-    if is_streamed(data):
-        stream = open_stream(data, name, dim, dtype, device)
-        return stream, stream.head(4096)
+    """Validate ``data`` (samples or a sampler; an iterable dataset is read as a sampler) and
+    return a source plus a reference sample (the samples themselves, or 4,096 drawn from the
+    sampler). Streamed data have their own source (:mod:`ot_gradnets.transport._streams`)."""
     if isinstance(data, torch.utils.data.IterableDataset):
         data = _iterable_sampler(data, name)
     if is_sampler(data):
