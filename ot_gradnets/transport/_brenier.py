@@ -378,6 +378,8 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         )
         dim, dtype, device = source.dim, source.dtype, source.device
         gen = make_generator(self.random_state)
+        for stream in (s for s in (source, target) if isinstance(s, StreamedSource)):
+            stream.seed_from(gen)
 
         # The log-densities of "monge-ampere" live in the data's coordinates: no standardising.
         std = None

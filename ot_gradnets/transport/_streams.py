@@ -23,6 +23,7 @@ held-out set (``validation_fraction``) is a different random choice of rows.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,7 @@ class StreamedSource(SampleSource):
         self.weight: Tensor | None = None
         self.shift: Tensor | None = None
         self.skip = torch.zeros(0, dtype=torch.long)  # held-out rows, sorted
-        self.generator = torch.Generator().manual_seed(0)  # fresh rows (sample); see start
+        self.generator = torch.Generator().manual_seed(0)  # fresh rows (sample); see seed_from
         self._moments: Moments | None = None
 
     @property
@@ -285,9 +286,11 @@ class StreamedSource(SampleSource):
         self.skip = rows
         return held
 
-    def start(self, generator: torch.Generator) -> None:
-        """Seed the source's own generator (fresh rows for a pool) from the fit's."""
-        self.generator.manual_seed(int(torch.randint(2**62, (), generator=generator)))
+    def seed_from(self, generator: torch.Generator) -> None:
+        """Seed the source's own generator (fresh rows for a pool) from the fit's seed and the
+        source's name, without drawing from the fit's generator (whose stream the batches
+        follow, as they would in memory)."""
+        self.generator.manual_seed(generator.initial_seed() ^ zlib.crc32(self.name.encode()))
 
 
 # ---------------------------------------------------------------------------------------------
