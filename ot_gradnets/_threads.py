@@ -71,8 +71,20 @@ def _busy_cores() -> int:
 
 
 def _idle_cores() -> int:
+    """Idle cores, shared with the other ranks of a process group on this machine (torchrun's
+    ``LOCAL_WORLD_SIZE``): each rank takes its part."""
     cores = available_cores()
-    return max(1, min(cores, cores - _busy_cores()))
+    idle = max(1, min(cores, cores - _busy_cores()))
+    if _in_process_group():
+        idle = max(1, idle // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    return idle
+
+
+def _in_process_group() -> bool:
+    import torch
+
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized()
 
 
 def resolve_threads(threads: int | str | None, work: float = 0.0) -> int:

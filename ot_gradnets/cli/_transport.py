@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ot_gradnets._io import atomic_open
-from ot_gradnets._threads import add_threads_argument, available_cores
+from ot_gradnets._threads import add_threads_argument
 from ot_gradnets.cli._common import (
     add_bench_arguments,
     add_common_arguments,
@@ -365,9 +365,7 @@ def fit(args: argparse.Namespace) -> int:
     from ot_gradnets._distributed import init_from_environment, is_main, leave
     from ot_gradnets.transport import BrenierMap
 
-    if init_from_environment() and args.threads == "auto":
-        # the ranks on this machine share its cores
-        args.threads = max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    init_from_environment()  # under torchrun; "auto" threads then share the cores between ranks
     _check_output(args.output, args.source, args.target)
     # .npy files are memory-mapped: the fit streams their rows and never loads them whole
     x = _read_array(args.source, args.key, stream=True)
