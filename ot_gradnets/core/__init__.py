@@ -19,6 +19,7 @@
 from ot_gradnets.core._activations import (
     ACTIVATIONS,
     Activation,
+    InverseMultiquadric,
     Sigmoid,
     Sin,
     Softmax,
@@ -50,6 +51,7 @@ __all__ = [
     "GradNetM",
     "GradientNetwork",
     "GradientSum",
+    "InverseMultiquadric",
     "MGradNetC",
     "MGradNetM",
     "MLPField",

@@ -73,6 +73,8 @@ class Activation(nn.Module):
     elementwise: bool = True
     #: True when the activation is monotone for every value of its parameters.
     is_monotone: bool = True
+    #: True when :math:`\psi` depends on :math:`|z|` only (a bump around :math:`z = 0`).
+    radial: bool = False
 
     def potential(self, z: Tensor) -> Tensor:
         """:math:`\\psi(z)`, summed over the last dimension: shape ``z.shape[:-1]``."""
@@ -279,6 +281,46 @@ class WeightedSoftmax(Activation):
         return f"shape={tuple(self.a.shape)}, monotone={self.monotone}"
 
 
+class InverseMultiquadric(Activation):
+    r"""The radial :math:`\sigma(z) = z\,(1 + |z|^2)^{-3/2} = \nabla\psi(z)`, :math:`\psi(z) = -(1 + |z|^2)^{-1/2}`.
+
+    :math:`-\psi` is the inverse multiquadric of radial-basis-function interpolation and the
+    Plummer-softened Coulomb potential: in a module :math:`(\alpha/\beta)\,\psi(\beta(Wx + b))`
+    it is a bump of width :math:`1/\beta` around the points where :math:`Wx + b = 0`, and it
+    tends to :math:`-\alpha/(\beta^2|Wx + b|)` far from them, so a few modules of small width
+    express singular attractions (gravity, electrostatics) and a sum of many of them is a
+    radial-basis-function expansion of the potential. Not monotone: the radial curvature
+    :math:`(1 - 2|z|^2)(1 + |z|^2)^{-5/2}` is negative beyond :math:`|z| = 1/\sqrt 2` (GradNets
+    only). The Jacobian is :math:`(1 + |z|^2)^{-3/2} I - 3(1 + |z|^2)^{-5/2} zz^T`.
+    :meth:`GradNetM.init_from_data <ot_gradnets.core.GradNetM.init_from_data>` centres such
+    modules on the samples.
+
+    Example:
+        >>> act = InverseMultiquadric()
+        >>> z = torch.tensor([[3.0, 4.0]])
+        >>> act.potential(z), act(z)
+        (tensor([-0.1961]), tensor([[0.0226, 0.0302]]))
+    """
+
+    elementwise = False
+    is_monotone = False
+    radial = True
+
+    @staticmethod
+    def _shell(z: Tensor) -> Tensor:
+        return 1.0 + (z * z).sum(-1, keepdim=True)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return z * self._shell(z) ** -1.5
+
+    def potential(self, z: Tensor) -> Tensor:
+        return -self._shell(z)[..., 0].rsqrt()
+
+    def jacobian_factors(self, z: Tensor) -> Factors:
+        shell = self._shell(z)
+        return (shell**-1.5).expand_as(z), [(-3.0 * shell**-2.5, z)]
+
+
 def _plain(cls: type[Activation]) -> Callable[[Sequence[int], bool], Activation]:
     return lambda shape, monotone: cls()
 
@@ -292,6 +334,7 @@ ACTIVATIONS: dict[str, Callable[[Sequence[int], bool], Activation]] = {
     "weighted-tanh": lambda shape, monotone: WeightedTanh(shape, monotone),
     "softmax": _plain(Softmax),
     "weighted-softmax": lambda shape, monotone: WeightedSoftmax(shape, monotone),
+    "inverse-multiquadric": _plain(InverseMultiquadric),
 }
 
 
@@ -311,7 +354,7 @@ def make_activation(
     if monotone and not act.is_monotone:
         raise ValueError(
             f"activation {name!r} is not monotone, so it cannot be used in a monotone network; "
-            f"choose one of {sorted(k for k in ACTIVATIONS if k != 'sin')}."
+            f"choose one of {sorted(k for k, f in ACTIVATIONS.items() if f((), True).is_monotone)}."
         )
     if elementwise and not act.elementwise:
         raise ValueError(

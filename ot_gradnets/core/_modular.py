@@ -101,10 +101,21 @@ class _Modular(GradientNetwork):
         :math:`\alpha_k`, the bias :math:`c` and the activation's own parameters are left as they
         are. It is designed for the softmax family (``"softmax"``, ``"weighted-softmax"``).
 
+        With a *radial* activation (``"inverse-multiquadric"``, whose potential is a bump around
+        :math:`z = 0`) each module is instead centred on one sample :math:`x_k` (drawn without
+        replacement when ``n >= num_modules``): the rows of :math:`W_k` keep their random
+        directions, projected onto the span of the centred samples (so that a module is
+        constant along directions in which the data never vary), at length :math:`1/s`,
+        :math:`b_k = -W_k x_k` and :math:`\beta_k = 1/\tau`
+        (default :math:`\tau = 1`), so module :math:`k` is a bump of about the data's spread
+        around :math:`x_k`, as the centres of a radial-basis-function network are placed; the
+        signed weights are divided by :math:`\sqrt M`, which keeps the sum of :math:`M` bumps
+        at the scale of one.
+
         Args:
             x: samples of the inputs, ``(n, dim)``; ``n >= width`` draws the centres of a module
                 without replacement.
-            temperature: :math:`\tau > 0`; default :math:`\sqrt{d/2}`.
+            temperature: :math:`\tau > 0`; default :math:`\sqrt{d/2}` (radial activations: 1).
             generator: source of randomness for the choice of centres.
 
         Returns:
@@ -119,16 +130,23 @@ class _Modular(GradientNetwork):
             [7, 7, 7, 7]
         """
         x = as_samples(x, "x", dim=self.dim, dtype=self.W.dtype, device=self.W.device)
-        tau = math.sqrt(self.dim / 2) if temperature is None else temperature
-        tau = check_nonnegative_float(tau, "temperature")
+        radial = getattr(self.activation, "radial", False)
+        default = 1.0 if radial else math.sqrt(self.dim / 2)
+        tau = check_nonnegative_float(
+            default if temperature is None else temperature, "temperature"
+        )
         if tau == 0:
             raise ValueError("temperature must be positive.")
         mean = x.mean(0)
         scale = float(x.var(0, correction=0).mean().sqrt()) if len(x) > 1 else 1.0
         scale = scale if scale > 0 else 1.0
-        xs = (x - mean) / scale
-        n = len(xs)
+        n = len(x)
         g_device = generator.device if generator is not None else torch.device("cpu")
+        if radial:
+            self._centre_radial_modules(x, scale, generator)
+            self._set_temperature(tau)
+            return self
+        xs = (x - mean) / scale
         for k in range(self.num_modules):
             if n >= self.width:
                 idx = torch.randperm(n, generator=generator, device=g_device)[: self.width]
@@ -137,10 +155,37 @@ class _Modular(GradientNetwork):
             p = xs[idx.to(xs.device)]
             self.W[k] = p / scale
             self.b[k] = -(p @ mean) / scale - 0.5 * (p * p).sum(-1)
+        self._set_temperature(tau)
+        return self
+
+    def _set_temperature(self, tau: float) -> None:
         # beta = sp(raw) = 1 / tau: raw = y + log(1 - e^-y), stable for any y > 0
         y = 1.0 / tau
         self.beta.fill_(y + math.log(-math.expm1(-y)))
-        return self
+
+    def _centre_radial_modules(
+        self, x: Tensor, scale: float, generator: torch.Generator | None
+    ) -> None:
+        """Radial modules: bump ``k`` around a sample, rows of length ``1/scale``, weights /sqrt(M)."""
+        n, m = len(x), self.num_modules
+        g_device = generator.device if generator is not None else torch.device("cpu")
+        if n >= m:
+            idx = torch.randperm(n, generator=generator, device=g_device)[:m]
+        else:
+            idx = torch.randint(n, (m,), generator=generator, device=g_device)
+        centres = x[idx.to(x.device)]  # (M, d)
+        # Directions in which the samples never vary carry no information about the target: the
+        # rows start inside the samples' span, so each bump starts constant along the others
+        # (and stays so when the data and targets have no component along them, as on two-body).
+        xc = (x - x.mean(0)).double()
+        evals, evecs = torch.linalg.eigh(xc.T @ xc)
+        span = evecs[:, evals > 1e-8 * evals.max()] if bool(evals.max() > 0) else evecs
+        span = span.to(self.W.dtype)
+        rows = self.W @ span @ span.T
+        rows = rows / rows.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)
+        self.W.copy_(rows / scale)
+        self.b.copy_(-torch.einsum("kwd,kd->kw", self.W, centres))
+        self.alpha.div_(math.sqrt(m))  # radial activations are signed: GradNet-M only
 
     def _scales(self) -> tuple[Tensor, Tensor]:
         alpha = F.softplus(self.alpha) if self.is_monotone else self.alpha

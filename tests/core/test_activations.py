@@ -35,7 +35,7 @@ def test_elementwise_derivative_and_antiderivative(name, monotone):
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_jacobian_factors_rebuild_the_autograd_jacobian(name):
-    monotone = name != "sin"
+    monotone = ACTIVATIONS[name]((), True).is_monotone  # the monotone version where one exists
     act = make_activation(name, (3, 1), monotone).double()
     z = _z(1, (2, 3, 5))
     diag, terms = act.jacobian_factors(z)
@@ -76,3 +76,29 @@ def test_activation_errors_name_the_problem():
         make_activation("sin", (3,), True)
     with pytest.raises(ValueError, match="vector activation"):
         make_activation("softmax", (3,), True, elementwise=True)
+
+
+def test_inverse_multiquadric_is_radial_with_its_closed_forms():
+    """psi(z) = -(1 + |z|^2)^(-1/2): radial, Plummer-like tail, the curvature's sign change."""
+    act = make_activation("inverse-multiquadric", (), False).double()
+    assert act.radial and not act.is_monotone and not act.elementwise
+    with pytest.raises(ValueError, match="not monotone"):
+        make_activation("inverse-multiquadric", (), True)
+    # A 3-4-5 triangle: |z| = 5, so psi = -1/sqrt(26) and sigma = z / 26^(3/2).
+    z = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    torch.testing.assert_close(act.potential(z), torch.tensor(-(26**-0.5), dtype=torch.float64))
+    torch.testing.assert_close(act(z), z / 26**1.5)
+    # Rotating z rotates sigma and leaves psi alone.
+    rot = torch.tensor([[0.6, -0.8], [0.8, 0.6]], dtype=torch.float64)
+    torch.testing.assert_close(act(z @ rot.T), act(z) @ rot.T)
+    torch.testing.assert_close(act.potential(z @ rot.T), act.potential(z))
+    # Far away the potential is -1/|z| (a Coulomb tail): relative error ~ 1/(2|z|^2).
+    far = torch.tensor([300.0, 400.0], dtype=torch.float64)
+    assert abs(float(act.potential(far)) * 500 + 1) < 1e-5
+    # Radial curvature (1 - 2r^2)(1 + r^2)^(-5/2): positive inside r = 1/sqrt(2), negative beyond.
+    for r, sign in ((0.5, 1.0), (1.0, -1.0)):
+        u = torch.tensor([r, 0.0], dtype=torch.float64)
+        diag, ((coef, v),) = act.jacobian_factors(u)
+        radial = float(diag[0] + coef[0] * v[0] ** 2)
+        assert math.isclose(radial, (1 - 2 * r * r) * (1 + r * r) ** -2.5, rel_tol=1e-12)
+        assert math.copysign(1.0, radial) == sign

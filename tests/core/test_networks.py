@@ -327,6 +327,52 @@ def test_init_from_data_places_each_unit_on_its_centre(cls, dim, width, modules,
         assert bool((zc.diagonal() >= zc.amax(-1) - 1e-4 * zc.abs().amax()).all())
 
 
+@given(dim=st.integers(1, 8), width=st.integers(1, 4), modules=st.integers(1, 6), seed=seeds)
+def test_init_from_data_centres_radial_modules_on_samples(dim, width, modules, seed):
+    """Radial modules: W_k x_k + b_k = 0 at a sample x_k, rows of length 1/s, alpha / sqrt(M)."""
+    torch.manual_seed(seed)
+    net = GradNetM(dim, width=width, num_modules=modules, activation="inverse-multiquadric")
+    net = net.double()
+    gen = torch.Generator().manual_seed(seed)
+    x = 3.0 + 5.0 * torch.rand(40, dim, generator=gen, dtype=torch.float64)
+    alpha = net.alpha.clone()
+    directions = net.W / net.W.norm(dim=-1, keepdim=True)
+    net.init_from_data(x, generator=gen)
+    scale = x.var(0, correction=0).mean().sqrt()
+    torch.testing.assert_close(net.W.norm(dim=-1), torch.full((modules, width), 1 / float(scale),
+                               dtype=torch.float64))  # fmt: skip
+    torch.testing.assert_close(net.W / net.W.norm(dim=-1, keepdim=True), directions)
+    torch.testing.assert_close(net.alpha, alpha / modules**0.5)
+    torch.testing.assert_close(torch.nn.functional.softplus(net.beta), torch.ones(modules).double())
+    # each module's pre-activation vanishes at one sample, a different one per module
+    z = net._preactivation(x).detach().norm(dim=-1)  # (n, M)
+    at_centre = z.min(0)
+    assert float(at_centre.values.max()) < 1e-10
+    assert len(at_centre.indices.unique()) == modules
+    xq = torch.randn(5, dim, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(net.potential(xq).sum(), xq)
+    torch.testing.assert_close(g, net(xq))
+
+
+def test_init_from_data_keeps_radial_modules_inside_the_span_of_the_samples():
+    """Samples on a 2-D subspace of R^4 (as two-body's orbits lie on q2 = -q1, p2 = -p1): the
+    rows of W are orthogonal to the directions the samples never vary in, so the potential is
+    constant along them."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=torch.float64))[0]
+    inside, outside = basis[:, :2], basis[:, 2:]
+    x = torch.randn(300, 2, generator=gen, dtype=torch.float64) @ inside.T
+    net = GradNetM(4, width=3, num_modules=5, activation="inverse-multiquadric").double()
+    net.init_from_data(x, generator=gen)
+    assert float((net.W.detach() @ outside).abs().max()) < 1e-12
+    xq = x[:7]
+    shifted = xq + torch.randn(7, 2, generator=gen, dtype=torch.float64) @ outside.T
+    with torch.no_grad():
+        torch.testing.assert_close(net.potential(shifted) - shifted @ net.c,
+                                   net.potential(xq) - xq @ net.c)  # fmt: skip
+
+
 def test_init_from_data_keeps_the_network_a_gradient_and_checks_input():
     torch.manual_seed(0)
     net = MGradNetM(3, width=5, num_modules=2, strong_convexity=0.1)
