@@ -56,8 +56,21 @@ def test_model_for_budget_is_the_largest_width_within_budget(name, dim, budget):
     assert count_parameters(bigger) > budget
 
 
+@pytest.mark.parametrize(
+    ("name", "grow", "fixed"),
+    [("gradnet-m", "num_modules", {"width": 4}), ("gradnet-c", "depth", {"width": 8})],
+)
+def test_model_for_budget_grows_the_size_it_is_told(name, grow, fixed):
+    net = model_for_budget(name, 8, 5000, grow=grow, **fixed)
+    assert count_parameters(net) <= 5000 and net.width == fixed["width"]
+    size = getattr(net, grow)
+    assert count_parameters(MODELS[name](8, **{grow: size + 1}, **fixed)) > 5000
+
+
 def test_model_for_budget_errors():
     with pytest.raises(ValueError, match="too small"):
         model_for_budget("mgradnet-m", 100, 10)
+    with pytest.raises(ValueError, match="'width' is the size"):
+        model_for_budget("mgradnet-m", 2, 1000, width=3)
     with pytest.raises(ValueError, match="model='resnet' is not known"):
         model_for_budget("resnet", 2, 1000)
