@@ -47,6 +47,8 @@ from ._metrics import (
 from ._models import MODEL_NAMES, HamiltonianField, make_hamiltonian_model
 from ._systems import (
     SYSTEMS,
+    ChargedDoubleWell,
+    DoublePendulum,
     HamiltonianSystem,
     MassSpring,
     NBodyGravity,
@@ -75,6 +77,8 @@ __all__ = [
     "TwoBody",
     "ThreeBody",
     "SpringChain",
+    "DoublePendulum",
+    "ChargedDoubleWell",
     "SYSTEMS",
     "make_system",
     "symplectic_matrix",

@@ -37,6 +37,8 @@ __all__ = [
     "TwoBody",
     "ThreeBody",
     "SpringChain",
+    "DoublePendulum",
+    "ChargedDoubleWell",
     "SYSTEMS",
     "make_system",
     "symplectic_matrix",
@@ -514,6 +516,144 @@ class SpringChain(HamiltonianSystem):
         return f"SpringChain(n_masses={self.n_dof})"
 
 
+class DoublePendulum(HamiltonianSystem):
+    r"""The planar double pendulum with unit masses and rods and :math:`g = 1`: non-separable.
+
+    With :math:`\Delta = q_1 - q_2` (angles from the downward vertical) and canonical momenta
+    :math:`p_1, p_2`,
+
+    .. math::
+
+        H(q, p) = \frac{p_1^2 + 2p_2^2 - 2p_1p_2\cos\Delta}{2(1 + \sin^2\Delta)}
+                  - 2\cos q_1 - \cos q_2 .
+
+    The kinetic energy is :math:`\tfrac12 p^T M(q)^{-1} p` with a mass matrix that depends on
+    the angles, so :math:`H` is not :math:`T(p) + V(q)` (leapfrog is not symplectic for it), and
+    the cosines make it non-convex. Initial angles are uniform in ``[-1, 1]`` rad and momenta
+    :math:`N(0, 0.5^2)`, kept when :math:`H \le` :attr:`max_energy` :math:`= -1.2` (rejection
+    sampling): below :math:`H = -1`, the least energy at which the outer rod can swing over the
+    top, no pendulum turns over, so the angles stay in the range the data cover. Protocol: 1000
+    trajectories of 50 points on ``t in [0, 10]``, 20% for testing. Ground truth from
+    ``solve_ivp``.
+
+    Example:
+        >>> sys = DoublePendulum()
+        >>> float(sys.hamiltonian(torch.zeros(4)))
+        -3.0
+    """
+
+    name = "double-pendulum"
+    separable = False
+    convex = False
+    protocol = _Protocol(1000, (0.0, 10.0), 50, 0.2)
+    #: Initial states above this energy are redrawn (no rod can turn over below -1).
+    max_energy = -1.2
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+    @staticmethod
+    def _parts(s: Tensor) -> tuple[Tensor, ...]:
+        q1, q2, p1, p2 = s.unbind(-1)
+        delta = q1 - q2
+        c, sn = torch.cos(delta), torch.sin(delta)
+        denom = 1 + sn * sn
+        numer = p1 * p1 + 2 * p2 * p2 - 2 * p1 * p2 * c
+        return q1, q2, p1, p2, c, sn, denom, numer
+
+    def hamiltonian(self, s: Tensor) -> Tensor:
+        q1, q2, _, _, _, _, denom, numer = self._parts(s)
+        return numer / (2 * denom) - 2 * torch.cos(q1) - torch.cos(q2)
+
+    def grad_hamiltonian(self, s: Tensor) -> Tensor:
+        q1, q2, p1, p2, c, sn, denom, numer = self._parts(s)
+        # d/dDelta of the kinetic energy N / (2D): N' = 2 p1 p2 sin, D' = 2 sin cos.
+        d_delta = p1 * p2 * sn / denom - numer * sn * c / (denom * denom)
+        return torch.stack(
+            [
+                d_delta + 2 * torch.sin(q1),
+                -d_delta + torch.sin(q2),
+                (p1 - p2 * c) / denom,
+                (2 * p2 - p1 * c) / denom,
+            ],
+            dim=-1,
+        )
+
+    def sample_initial_states(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        n = check_positive_int(n, "n")
+        kept: list[Tensor] = []
+        while sum(len(k) for k in kept) < n:  # about 3% of the draws are redrawn
+            q = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
+            p = 0.5 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+            s = torch.cat([q, p], dim=1)
+            kept.append(s[self.hamiltonian(s) <= self.max_energy])
+        return torch.cat(kept)[:n]
+
+    def __repr__(self) -> str:
+        return "DoublePendulum()"
+
+
+class ChargedDoubleWell(HamiltonianSystem):
+    r"""A charged particle in a uniform magnetic field and a double-well potential: non-separable.
+
+    With the symmetric gauge :math:`A(q) = \tfrac B2(-q_y, q_x)`, :math:`B = 1`, unit mass and
+    charge,
+
+    .. math::
+
+        H(q, p) = \tfrac12\,|p - A(q)|^2 + (q_x^2 - 1)^2 + \tfrac12 q_y^2 .
+
+    The magnetic term couples :math:`p` to :math:`q` (:math:`H` is not :math:`T(p) + V(q)`), and
+    the quartic double well along :math:`x` makes :math:`H` non-convex; orbits hop between the
+    wells at :math:`x = \pm 1` and drift along the level sets. Initial positions are uniform in
+    ``[-1.5, 1.5] x [-1, 1]`` and momenta :math:`N(0, 0.5^2)`; protocol: 1000 trajectories of 50
+    points on ``t in [0, 10]``, 20% for testing. Ground truth from ``solve_ivp``.
+
+    Example:
+        >>> sys = ChargedDoubleWell()
+        >>> float(sys.hamiltonian(torch.tensor([1.0, 0.0, 0.0, 0.0])))
+        0.125
+    """
+
+    name = "charged-double-well"
+    separable = False
+    convex = False
+    protocol = _Protocol(1000, (0.0, 10.0), 50, 0.2)
+    field_strength = 1.0
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+    def _velocity(self, s: Tensor) -> Tensor:
+        """Kinetic momentum :math:`p - A(q) = (p_x + By/2, p_y - Bx/2)`."""
+        half_b = 0.5 * self.field_strength
+        x, y, px, py = s.unbind(-1)
+        return torch.stack([px + half_b * y, py - half_b * x], dim=-1)
+
+    def hamiltonian(self, s: Tensor) -> Tensor:
+        u = self._velocity(s)
+        x, y = s[..., 0], s[..., 1]
+        return 0.5 * (u * u).sum(-1) + (x * x - 1) ** 2 + 0.5 * y * y
+
+    def grad_hamiltonian(self, s: Tensor) -> Tensor:
+        half_b = 0.5 * self.field_strength
+        u = self._velocity(s)
+        x, y = s[..., 0], s[..., 1]
+        dx = -half_b * u[..., 1] + 4 * x * (x * x - 1)
+        dy = half_b * u[..., 0] + y
+        return torch.stack([dx, dy, u[..., 0], u[..., 1]], dim=-1)
+
+    def sample_initial_states(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        n = check_positive_int(n, "n")
+        u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+        q = torch.stack([3 * u[:, 0] - 1.5, 2 * u[:, 1] - 1], dim=1)
+        p = 0.5 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+        return torch.cat([q, p], dim=1)
+
+    def __repr__(self) -> str:
+        return "ChargedDoubleWell()"
+
+
 #: Registry of systems by name; each value builds the system with its default parameters.
 SYSTEMS: dict[str, type[HamiltonianSystem]] = {
     "mass-spring": MassSpring,
@@ -521,6 +661,8 @@ SYSTEMS: dict[str, type[HamiltonianSystem]] = {
     "two-body": TwoBody,
     "three-body": ThreeBody,
     "spring-chain": SpringChain,
+    "double-pendulum": DoublePendulum,
+    "charged-double-well": ChargedDoubleWell,
 }
 
 

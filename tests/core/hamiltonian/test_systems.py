@@ -7,6 +7,8 @@ import torch
 
 from ot_gradnets.core.hamiltonian import (
     SYSTEMS,
+    ChargedDoubleWell,
+    DoublePendulum,
     MassSpring,
     Pendulum,
     SpringChain,
@@ -79,6 +81,46 @@ def test_two_body_initial_law_matches_hnn():
     speed_ratio = p1.norm(dim=1) * 2 * r.sqrt()  # 1 for a circular orbit
     assert (speed_ratio - 1).abs().max() < 0.3 and (speed_ratio - 1).abs().max() > 0.01
     assert (q1 * p1).sum(1).abs().max() < 1e-12  # velocity perpendicular to the radius
+
+
+def test_double_pendulum_momenta_are_the_lagrangian_ones():
+    """p = M(q) qdot with the unit double pendulum's mass matrix [[2, cos d], [cos d, 1]], and
+    the energy is T + V of the Lagrangian picture (independent of the Hamiltonian's algebra)."""
+    system = DoublePendulum()
+    s = system.sample_initial_states(6, torch.Generator().manual_seed(0))
+    qdot = system.time_derivative(s)[:, :2]
+    c = torch.cos(s[:, 0] - s[:, 1])
+    mass = torch.stack([torch.stack([2 + 0 * c, c], -1), torch.stack([c, 1 + 0 * c], -1)], -2)
+    torch.testing.assert_close((mass @ qdot[:, :, None])[..., 0], s[:, 2:])
+    kinetic = 0.5 * (qdot[:, None, :] @ mass @ qdot[:, :, None])[:, 0, 0]
+    potential = -2 * torch.cos(s[:, 0]) - torch.cos(s[:, 1])
+    torch.testing.assert_close(system.hamiltonian(s), kinetic + potential)
+    assert not system.separable and not system.convex
+    # The initial law: no state above -1.2 (no rod can turn over), angles in [-1, 1], seeded.
+    many = system.sample_initial_states(2000, torch.Generator().manual_seed(1))
+    assert many.shape == (2000, 4) and float(system.hamiltonian(many).max()) <= -1.2
+    assert float(many[:, :2].abs().max()) <= 1.0
+    again = system.sample_initial_states(2000, torch.Generator().manual_seed(1))
+    assert torch.equal(many, again)
+
+
+def test_charged_double_well_follows_the_lorentz_force():
+    """qddot = qdot x B z - grad V, with the velocity qdot = p - A(q) (B = 1)."""
+    system = ChargedDoubleWell()
+    s = system.sample_initial_states(6, torch.Generator().manual_seed(0))
+    sdot = system.time_derivative(s)
+    v = sdot[:, :2]
+    torch.testing.assert_close(v, s[:, 2:] - 0.5 * torch.stack([-s[:, 1], s[:, 0]], -1))
+    accel = sdot[:, 2:] - 0.5 * torch.stack([-v[:, 1], v[:, 0]], -1)  # d/dt (p - A(q))
+    x, y = s[:, 0], s[:, 1]
+    grad_v = torch.stack([4 * x * (x * x - 1), y], -1)
+    torch.testing.assert_close(accel, torch.stack([v[:, 1], -v[:, 0]], -1) - grad_v)
+    # H is not convex: its Hessian at the barrier (0, 0, 0, 0) has a negative eigenvalue.
+    hess = torch.autograd.functional.hessian(
+        system.hamiltonian, torch.zeros(4, dtype=torch.float64)
+    )
+    assert float(torch.linalg.eigvalsh(hess).min()) < 0
+    assert not system.separable
 
 
 def test_spring_chain_hessian_and_convexity():
