@@ -37,8 +37,9 @@ from ot_gradnets._io import atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets.bench import Column, RowStore, markdown_table, read_rows, run_units
 from ot_gradnets.core._budget import count_parameters
+from ot_gradnets.core._training import SCHEDULES
 
-from ._data import HamiltonianDataset, make_dataset
+from ._data import HamiltonianDataset, make_dataset, split_validation
 from ._integrators import INTEGRATORS, rollout
 from ._metrics import energy_mse, relative_energy_drift, trajectory_error
 from ._models import HamiltonianField, make_hamiltonian_model
@@ -74,23 +75,40 @@ DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Spec options that are about training rather than the architecture, with their defaults:
+#: ``schedule`` (a name of :data:`ot_gradnets.core.SCHEDULES`), ``init`` (``"data"`` calls the
+#: network's ``init_from_data`` on the training states) and ``grow`` (the size that the parameter
+#: budget sets, ``"width"`` or ``"num_modules"``; see :func:`ot_gradnets.core.model_for_budget`).
+TRAINING_OPTIONS: dict[str, str] = {"schedule": "constant", "init": "default", "grow": "width"}
+
+
 @dataclass
 class ModelSpec:
     """A model to benchmark: registry ``name``, learning rate and architecture options.
 
     ``lr="auto"`` selects the learning rate on a validation split of the training data
-    (:func:`select_lr`).
+    (:func:`select_lr`). ``kwargs`` also carries the :data:`TRAINING_OPTIONS` it sets.
     """
 
     name: str
     lr: float | str = 1e-3
     kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def option(self, key: str) -> str:
+        """A training option of :data:`TRAINING_OPTIONS` (its default when not given)."""
+        return str(self.kwargs.get(key, TRAINING_OPTIONS[key]))
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The constructor options: ``kwargs`` without the training options."""
+        return {k: v for k, v in self.kwargs.items() if k not in TRAINING_OPTIONS}
+
     @property
     def label(self) -> str:
         """Short label, e.g. ``gradnet-m(num_modules=32,lr=0.01)``."""
         opts = {**self.kwargs, "lr": self.lr}
-        defaults = {**DEFAULT_MODEL_KWARGS.get(_base(self.name), {}), "lr": 1e-3}
+        defaults = {**DEFAULT_MODEL_KWARGS.get(_base(self.name), {}), **TRAINING_OPTIONS,
+                    "lr": 1e-3}  # fmt: skip
         extra = ",".join(f"{k}={v}" for k, v in opts.items() if defaults.get(k) != v)
         return f"{self.name}({extra})" if extra else self.name
 
@@ -178,16 +196,33 @@ class BenchRow:
     horizon: float
 
 
-def _build(spec: ModelSpec, dim: int, budget: int | None) -> HamiltonianField:
+def _build(
+    spec: ModelSpec, dim: int, budget: int | None, states: torch.Tensor | None = None
+) -> HamiltonianField:
+    """The model of ``spec``: at ``budget`` parameters (growing ``spec.option("grow")``) if
+    given, with HNN's orthogonal start for ``hnn`` and ``init_from_data(states)`` for
+    ``init=data``."""
+    kwargs = spec.architecture
     if budget is None:
-        model = make_hamiltonian_model(spec.name, dim, **spec.kwargs)
+        model = make_hamiltonian_model(spec.name, dim, **kwargs)
     else:
-        kwargs = {k: v for k, v in spec.kwargs.items() if k != "width"}
+        grow = spec.option("grow")
+        kwargs = {k: v for k, v in kwargs.items() if k != grow}
+        if grow != "width":
+            kwargs["grow"] = grow
         model = make_hamiltonian_model(spec.name, dim, budget=budget, **kwargs)
     if spec.name == "hnn":  # HNN's initialisation: orthogonal weights (Greydanus et al. 2019)
         for module in model.modules():
             if isinstance(module, torch.nn.Linear):
                 torch.nn.init.orthogonal_(module.weight)
+    init = spec.option("init")
+    if init == "data":
+        net = next((m for m in model.modules() if hasattr(m, "init_from_data")), None)
+        if net is None:
+            raise ValueError(f"{spec.label!r}: init=data needs a network with init_from_data "
+                             "(GradNet-M, mGradNet-M).")  # fmt: skip
+        if states is not None:  # the size search builds models without data
+            net.init_from_data(states)
     return model
 
 
@@ -336,7 +371,7 @@ def run_benchmark(
     check_choice(rollout_method, INTEGRATORS, "rollout_method")
     specs = tuple(m if isinstance(m, ModelSpec) else parse_model_spec(m) for m in models)
     for spec in specs:
-        _check_lr(spec)
+        _check_spec(spec)
     out = Path(out_dir)
     settings = _Settings(specs, budget, n_steps, batch_size, eval_every, n_trajectories,
                          n_rollouts, horizon_factor, rollout_method, step_size, seed,
@@ -373,9 +408,11 @@ def _train_models(
         hnn_spec = next((x for x in s.specs if x.name == "hnn"), parse_model_spec("hnn"))
         sys_budget = count_parameters(_build(hnn_spec, dim, None))
     spec_budget = {x.label: s.budget if x.name == "hnn" else sys_budget for x in s.specs}
+    # The probes' models start from the states they train on (validation split excluded).
+    kept = split_validation(data, s.validation_fraction, seed=s.seed).train_states
     selections = {
         spec.label: select_lr(
-            functools.partial(_build, spec, dim, spec_budget[spec.label]),
+            functools.partial(_build, spec, dim, spec_budget[spec.label], kept),
             data,
             lrs=s.lr_grid,
             n_steps=s.probe_steps,
@@ -384,6 +421,7 @@ def _train_models(
             validation_fraction=s.validation_fraction,
             seed=s.seed,
             verbose=s.verbose,
+            schedule=spec.option("schedule"),
         )
         for spec in s.specs
         if spec.lr == "auto"
@@ -393,7 +431,7 @@ def _train_models(
     trained: dict[str, HamiltonianField] = {}
     for spec in s.specs:
         torch.manual_seed(s.seed)
-        trained[spec.label] = _build(spec, dim, spec_budget[spec.label])
+        trained[spec.label] = _build(spec, dim, spec_budget[spec.label], data.train_states)
     fits: dict[str, DynamicsFitResult] = fit_dynamics_models(
         trained,
         data.train_states,
@@ -406,6 +444,7 @@ def _train_models(
         eval_every=s.eval_every,
         generator=torch.Generator().manual_seed(s.seed),
         verbose=s.verbose,
+        schedule={x.label: x.option("schedule") for x in s.specs},
     )
     return selections, lrs, trained, fits
 
@@ -471,11 +510,13 @@ def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-def _check_lr(spec: ModelSpec) -> float | str:
-    """A spec's learning rate: a non-negative number, or ``"auto"``."""
+def _check_spec(spec: ModelSpec) -> None:
+    """A spec's learning rate is a non-negative number or ``"auto"``; its training options are
+    known values."""
     if spec.lr != "auto" and (isinstance(spec.lr, str) or not spec.lr >= 0):
         raise ValueError(f"lr of {spec.label!r} must be a number or 'auto'.")
-    return spec.lr
+    check_choice(spec.option("schedule"), SCHEDULES, f"schedule of {spec.label!r}")
+    check_choice(spec.option("init"), ("default", "data"), f"init of {spec.label!r}")
 
 
 def _curve_rows(system: str, label: str, res: DynamicsFitResult) -> list[dict[str, Any]]:

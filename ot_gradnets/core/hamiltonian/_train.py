@@ -14,15 +14,18 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._distributed import is_main, share_of_draw
+from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
 from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
 from ot_gradnets.core._training import (
+    SCHEDULES,
     TrainingLoop,
     read_training_checkpoint,
     write_training_checkpoint,
@@ -126,6 +129,7 @@ def fit_dynamics(
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[int, DynamicsFitResult], None] | None = None,
+    schedule: str = "constant",
     threads: int | str = "auto",
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 1000,
@@ -152,6 +156,9 @@ def fit_dynamics(
         generator: random source of the minibatches.
         verbose: show a tqdm progress bar with the last test dB.
         callback: called as ``callback(step, result)`` after every evaluation.
+        schedule: learning-rate schedule over the ``n_steps``, a name of
+            :data:`ot_gradnets.core.SCHEDULES`; ``"constant"`` (default) is HNN's protocol,
+            ``"cosine"`` decays the rate to zero by the last step.
         threads: CPU threads, or ``"auto"`` (one for small steps; see
             :func:`ot_gradnets.resolve_threads`).
         checkpoint, checkpoint_every, resume: as in :func:`fit_dynamics_models`.
@@ -185,6 +192,7 @@ def fit_dynamics(
         generator=generator,
         verbose=verbose,
         callback=cb,
+        schedule=schedule,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
@@ -206,6 +214,7 @@ def fit_dynamics_models(
     generator: torch.Generator | None = None,
     verbose: bool = False,
     callback: Callable[[str, int, DynamicsFitResult], None] | None = None,
+    schedule: str | Mapping[str, str] = "constant",
     threads: int | str = "auto",
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 1000,
@@ -221,6 +230,8 @@ def fit_dynamics_models(
         models: name -> model.
         lr: one learning rate, or one per model name.
         callback: called as ``callback(name, step, result)`` after every evaluation.
+        schedule: one learning-rate schedule (a name of :data:`ot_gradnets.core.SCHEDULES`), or
+            one per model name.
         checkpoint: a file to write every model's training state, the results so far and the
             generator's state to, every ``checkpoint_every`` steps and at the end (atomically).
         checkpoint_every: steps between checkpoints.
@@ -235,27 +246,33 @@ def fit_dynamics_models(
     n_steps = check_positive_int(n_steps, "n_steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     eval_every = check_positive_int(eval_every, "eval_every")
-    if isinstance(lr, Mapping) and set(lr) != set(models):
-        raise ValueError(
-            f"lr must give one learning rate per model: expected keys {sorted(models)}, got "
-            f"{sorted(lr)}."
-        )
-    lrs = {k: lr[k] if isinstance(lr, Mapping) else lr for k in models}
+    lrs = _per_model(lr, models, "lr", "learning rate")
+    schedules = _per_model(schedule, models, "schedule", "schedule")
+    for name in schedules.values():
+        check_choice(name, SCHEDULES, "schedule")
     batch: list[Tensor] = []  # this step's (states, derivatives), the same for every model
     results: dict[str, DynamicsFitResult] = {}
     loops: dict[str, TrainingLoop] = {}
     for name, model in models.items():
         res = results[name] = DynamicsFitResult()
-        loops[name] = _make_loop(
-            name, model, res, batch, test, n_steps, lrs[name], weight_decay, eval_every, callback
-        )
+        loops[name] = _make_loop(name, model, res, batch, test, n_steps, lrs[name],
+                                 schedules[name], weight_decay, eval_every, callback)  # fmt: skip
     bar = None
     if verbose:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="fit_dynamics")
     fingerprint = {
-        "settings": repr((sorted(models), n_steps, batch_size, sorted(lrs.items()), eval_every)),
+        "settings": repr(
+            (
+                sorted(models),
+                n_steps,
+                batch_size,
+                sorted(lrs.items()),
+                sorted(schedules.items()),
+                eval_every,
+            )
+        ),
         "data": repr((tuple(x.shape), float(x.sum()), float(y.sum()))),
     }
     first = 1
@@ -295,6 +312,18 @@ def fit_dynamics_models(
         res.step_cpu_time = loop.train_cpu_time / max(loop.step, 1)
         loop.warn_recoveries(f"fit_dynamics_models[{name}]", "Try a smaller lr.", RuntimeWarning, 2)
     return results
+
+
+def _per_model(value: Any, models: Mapping[str, nn.Module], what: str, noun: str) -> dict[str, Any]:
+    """``value`` for every model: one shared value, or a mapping with exactly the models' names."""
+    if isinstance(value, Mapping):
+        if set(value) != set(models):
+            raise ValueError(
+                f"{what} must give one {noun} per model: expected keys {sorted(models)}, got "
+                f"{sorted(value)}."
+            )
+        return {k: value[k] for k in models}
+    return dict.fromkeys(models, value)
 
 
 def _check_data(
@@ -343,6 +372,7 @@ def _make_loop(
     test: tuple[Tensor, Tensor] | None,
     n_steps: int,
     lr: float,
+    schedule: str,
     weight_decay: float,
     eval_every: int,
     callback: Callable[[str, int, DynamicsFitResult], None] | None,
@@ -378,6 +408,7 @@ def _make_loop(
         loss,
         max_steps=n_steps,
         lr=check_nonnegative_float(lr, "lr"),
+        schedule=schedule,
         optimizer_options={"weight_decay": weight_decay},
         evaluate=evaluate,
         eval_every=eval_every,
@@ -464,6 +495,7 @@ def select_lr(
     validation_fraction: float = 0.2,
     seed: int = 0,
     verbose: bool = False,
+    schedule: str = "constant",
 ) -> DynamicsLRSelection:
     r"""Pick Adam's learning rate by short probes scored on held-out *training* trajectories.
 
@@ -496,6 +528,8 @@ def select_lr(
             ``DeprecationWarning``).
         seed: seed of the split, the initialisation and the minibatches.
         verbose: progress bar.
+        schedule: the probes' learning-rate schedule (over their ``n_steps``), normally the
+            final model's.
 
     Returns:
         A :class:`DynamicsLRSelection`.
@@ -533,6 +567,7 @@ def select_lr(
         eval_every=eval_every,
         generator=torch.Generator().manual_seed(seed),
         verbose=verbose,
+        schedule=schedule,
     )
     scores = []
     for lr in grid:

@@ -101,3 +101,35 @@ def test_bench_resumes_by_system_and_refuses_other_settings(tmp_path):
     assert {r["system"] for r in curves} == {"mass-spring", "pendulum"}
     with pytest.raises(ValueError, match="n_steps: 6 then, 8 now"):
         run_benchmark(systems=["mass-spring"], resume=True, **{**kw, "n_steps": 8})
+
+
+def test_bench_training_options_shape_the_model_and_its_training(tmp_path):
+    """grow=num_modules keeps the width and fills the budget with modules, init=data centres
+    them on the training states, schedule=cosine reaches the fit; wrong values are refused."""
+    from ot_gradnets.core.hamiltonian import make_dataset, run_benchmark
+    from ot_gradnets.core.hamiltonian._bench import _build
+
+    spec = parse_model_spec("gradnet-m+quadratic:activation=inverse-multiquadric,width=2,"
+                            "grow=num_modules,init=data,schedule=cosine")  # fmt: skip
+    assert (spec.option("schedule"), spec.option("init"), spec.option("grow")) == (
+        "cosine", "data", "num_modules")  # fmt: skip
+    assert spec.architecture == {"num_modules": 4, "activation": "inverse-multiquadric",
+                                 "width": 2}  # fmt: skip
+    assert parse_model_spec("hnn").option("schedule") == "constant"
+    data = make_dataset("mass-spring", n_trajectories=10, n_points=10, noise_std=0.0)
+    model = _build(spec, 2, 600, data.train_states)
+    net = model.net.terms[0]
+    assert net.width == 2 and net.num_modules > 4
+    assert sum(p.numel() for p in model.parameters()) <= 600
+    # every module's bump is centred on a training state
+    z = net._preactivation(data.train_states).detach().norm(dim=-1)
+    assert float(z.min(0).values.max()) < 1e-5
+    rows = run_benchmark(systems=["mass-spring"], models=["hnn:width=8", spec], out_dir=tmp_path,
+                         n_steps=6, eval_every=3, n_trajectories=10, n_rollouts=2,
+                         horizon_factor=1.0, step_size=0.1, figures=False)  # fmt: skip
+    assert rows[1].model.startswith("gradnet-m+quadratic(") and "schedule=cosine" in rows[1].model
+    for bad, match in (("hnn:schedule=warp", "schedule of"), ("hnn:init=random", "init of"),
+                       ("hnn:init=data", "init_from_data")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            run_benchmark(systems=["mass-spring"], models=[bad], out_dir=tmp_path, n_steps=2,
+                          n_trajectories=10, n_rollouts=1, figures=False)  # fmt: skip

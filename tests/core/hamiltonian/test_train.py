@@ -89,3 +89,25 @@ def test_fit_fields_lockstep_and_lr_mapping(data):
         fit_dynamics_models(
             models, data.train_states, data.train_derivatives, n_steps=2, lr={"a": 1e-2}
         )
+
+
+def test_fit_dynamics_schedule_reaches_the_optimiser(data, monkeypatch):
+    """A schedule that is zero everywhere leaves the weights where they started, a constant one
+    does not, and each model of a lockstep fit follows its own; unknown names are refused."""
+    from ot_gradnets.core import SCHEDULES
+
+    monkeypatch.setitem(SCHEDULES, "zero", lambda t: 0.0)
+    torch.manual_seed(0)
+    models = {k: HamiltonianField(GradNetM(2, width=4, num_modules=2)) for k in ("still", "moving")}
+    start = {k: [p.detach().clone() for p in m.parameters()] for k, m in models.items()}
+    fit_dynamics_models(models, data.train_states, data.train_derivatives, n_steps=3, lr=1e-2,
+                        schedule={"still": "zero", "moving": "constant"})  # fmt: skip
+    for name, model in models.items():
+        same = all(torch.equal(a, b) for a, b in zip(start[name], model.parameters(), strict=True))
+        assert same is (name == "still")
+    with pytest.raises(ValueError, match="schedule='warp' is not known"):
+        fit_dynamics(models["still"], data.train_states, data.train_derivatives, n_steps=2,
+                     schedule="warp")  # fmt: skip
+    with pytest.raises(ValueError, match="one schedule per model"):
+        fit_dynamics_models(models, data.train_states, data.train_derivatives, n_steps=2,
+                            schedule={"still": "cosine"})  # fmt: skip
