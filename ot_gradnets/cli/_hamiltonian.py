@@ -97,8 +97,10 @@ def register(subparsers: Any, bench_subparsers: Any) -> None:
         commas=False,
         help="model specs NAME[:key=value,...], e.g. gradnet-m:num_modules=32,lr=1e-2; "
         "lr=auto selects the learning rate from --lr-grid on trajectories held out of the "
-        "training split (names: hnn, mlp, and the core MODELS); default hnn gradnet-m:lr=auto "
-        "mlp:lr=auto",
+        "training split (names: hnn, mlp, and the core MODELS, optionally +quadratic); "
+        "schedule=cosine decays the rate, init=data calls init_from_data on the training "
+        "states, grow=num_modules fills the budget with modules of a fixed width; default hnn "
+        "gradnet-m:lr=auto mlp:lr=auto",
     )
     _add_selection_arguments(p)
     add_common_arguments(

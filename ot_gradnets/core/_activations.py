@@ -292,8 +292,7 @@ class InverseMultiquadric(Activation):
     radial-basis-function expansion of the potential. Not monotone: the radial curvature
     :math:`(1 - 2|z|^2)(1 + |z|^2)^{-5/2}` is negative beyond :math:`|z| = 1/\sqrt 2` (GradNets
     only). The Jacobian is :math:`(1 + |z|^2)^{-3/2} I - 3(1 + |z|^2)^{-5/2} zz^T`.
-    :meth:`GradNetM.init_from_data <ot_gradnets.core.GradNetM.init_from_data>` centres such
-    modules on the samples.
+    ``GradNetM.init_from_data`` centres such modules on the samples.
 
     Example:
         >>> act = InverseMultiquadric()

@@ -22,6 +22,7 @@ from ._bench import (
     DEFAULT_LR_GRID,
     DEFAULT_MODEL_KWARGS,
     FLOOR_LABEL,
+    TRAINING_OPTIONS,
     BenchRow,
     ModelSpec,
     parse_model_spec,
@@ -114,6 +115,7 @@ __all__ = [
     "DEFAULT_LR_GRID",
     "DEFAULT_MODEL_KWARGS",
     "FLOOR_LABEL",
+    "TRAINING_OPTIONS",
 ]
 
 # Old names, kept for one release (#13): ``fit_field`` and ``FitResult`` were also the names of

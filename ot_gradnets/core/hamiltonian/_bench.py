@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_MODEL_KWARGS",
     "DEFAULT_LR_GRID",
     "FLOOR_LABEL",
+    "TRAINING_OPTIONS",
 ]
 
 #: Candidate learning rates of ``lr=auto`` model specs.
@@ -87,7 +88,7 @@ class ModelSpec:
     """A model to benchmark: registry ``name``, learning rate and architecture options.
 
     ``lr="auto"`` selects the learning rate on a validation split of the training data
-    (:func:`select_lr`). ``kwargs`` also carries the :data:`TRAINING_OPTIONS` it sets.
+    (:func:`select_lr`). ``kwargs`` also carries the ``TRAINING_OPTIONS`` it sets.
     """
 
     name: str
@@ -95,12 +96,12 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def option(self, key: str) -> str:
-        """A training option of :data:`TRAINING_OPTIONS` (its default when not given)."""
+        """A training option of ``TRAINING_OPTIONS`` (its default when not given)."""
         return str(self.kwargs.get(key, TRAINING_OPTIONS[key]))
 
     @property
     def architecture(self) -> dict[str, Any]:
-        """The constructor options: ``kwargs`` without the training options."""
+        """Constructor options, that is ``kwargs`` without the training options."""
         return {k: v for k, v in self.kwargs.items() if k not in TRAINING_OPTIONS}
 
     @property
