@@ -175,8 +175,9 @@ class _Modular(GradientNetwork):
             idx = torch.randint(n, (m,), generator=generator, device=g_device)
         centres = x[idx.to(x.device)]  # (M, d)
         # Directions in which the samples never vary carry no information about the target: the
-        # rows start inside the samples' span, so each bump starts constant along the others
-        # (and stays so when the data and targets have no component along them, as on two-body).
+        # rows start inside the samples' span, so each bump starts constant along the others.
+        # (On two-body, whose orbits fill a 4-D subspace of R^8, this is what keeps the learned
+        # rollouts on that subspace: benchmarks/hamiltonian_two_body_drift.py.)
         xc = (x - x.mean(0)).double()
         evals, evecs = torch.linalg.eigh(xc.T @ xc)
         span = evecs[:, evals > 1e-8 * evals.max()] if bool(evals.max() > 0) else evecs
