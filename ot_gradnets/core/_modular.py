@@ -32,6 +32,14 @@ from ot_gradnets.core._activations import Activation, make_activation
 from ot_gradnets.core._base import GradientNetwork, sandwich
 
 
+def _draw_indices(n: int, k: int, generator: torch.Generator | None) -> Tensor:
+    """``k`` row indices of ``n``: without replacement when ``n >= k``, else with replacement."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    if n >= k:
+        return torch.randperm(n, generator=generator, device=device)[:k]
+    return torch.randint(n, (k,), generator=generator, device=device)
+
+
 class _Modular(GradientNetwork):
     """Shared machinery of the modular networks (private; the public classes are final)."""
 
@@ -141,18 +149,13 @@ class _Modular(GradientNetwork):
         scale = float(x.var(0, correction=0).mean().sqrt()) if len(x) > 1 else 1.0
         scale = scale if scale > 0 else 1.0
         n = len(x)
-        g_device = generator.device if generator is not None else torch.device("cpu")
         if radial:
             self._centre_radial_modules(x, scale, generator)
             self._set_temperature(tau)
             return self
         xs = (x - mean) / scale
         for k in range(self.num_modules):
-            if n >= self.width:
-                idx = torch.randperm(n, generator=generator, device=g_device)[: self.width]
-            else:
-                idx = torch.randint(n, (self.width,), generator=generator, device=g_device)
-            p = xs[idx.to(xs.device)]
+            p = xs[_draw_indices(n, self.width, generator).to(xs.device)]
             self.W[k] = p / scale
             self.b[k] = -(p @ mean) / scale - 0.5 * (p * p).sum(-1)
         self._set_temperature(tau)
@@ -167,13 +170,8 @@ class _Modular(GradientNetwork):
         self, x: Tensor, scale: float, generator: torch.Generator | None
     ) -> None:
         """Radial modules: bump ``k`` around a sample, rows of length ``1/scale``, weights /sqrt(M)."""
-        n, m = len(x), self.num_modules
-        g_device = generator.device if generator is not None else torch.device("cpu")
-        if n >= m:
-            idx = torch.randperm(n, generator=generator, device=g_device)[:m]
-        else:
-            idx = torch.randint(n, (m,), generator=generator, device=g_device)
-        centres = x[idx.to(x.device)]  # (M, d)
+        m = self.num_modules
+        centres = x[_draw_indices(len(x), m, generator).to(x.device)]  # (M, d)
         # Directions in which the samples never vary carry no information about the target: the
         # rows start inside the samples' span, so each bump starts constant along the others.
         # (On two-body, whose orbits fill a 4-D subspace of R^8, this is what keeps the learned
