@@ -9,7 +9,8 @@
 :func:`gaussian_map`         the linear (Gaussian, Bures) optimal map between two samples
 :func:`gaussian_pair`,       benchmark pairs of distributions with a known optimal map
 :func:`gmm_convex_pair`,
-:func:`gmm_icnn_pair`
+:func:`gmm_icnn_pair`,
+:func:`mix3to10_pair`
 :func:`l2_uvp`,              map-error metrics (L2-UVP, cosine of displacements)
 :func:`cosine_similarity`
 :data:`BASELINES`            classical maps: linear (Gaussian), entropic, barycentric projection
@@ -24,15 +25,18 @@ from ot_gradnets.transport._demo import DEMO_DISTRIBUTIONS, sample_demo
 from ot_gradnets.transport._losses import LOSSES, TransportLoss, make_loss
 from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp, target_variance
 from ot_gradnets.transport._pairs import (
+    MIX3TO10_DIMS,
     PAIRS,
     GaussianPair,
     GMMConvexPair,
     GMMICNNPair,
+    Mix3To10Pair,
     TransportPair,
     gaussian_pair,
     gmm_convex_pair,
     gmm_icnn_pair,
     make_pair,
+    mix3to10_pair,
 )
 from ot_gradnets.transport._samples import SampleSource
 
@@ -40,6 +44,7 @@ __all__ = [
     "BASELINES",
     "DEMO_DISTRIBUTIONS",
     "LOSSES",
+    "MIX3TO10_DIMS",
     "NETWORKS",
     "PAIRS",
     "BarycentricMap",
@@ -50,6 +55,7 @@ __all__ = [
     "GMMICNNPair",
     "GaussianPair",
     "LinearMap",
+    "Mix3To10Pair",
     "SampleSource",
     "TransportLoss",
     "TransportPair",
@@ -61,6 +67,7 @@ __all__ = [
     "l2_uvp",
     "make_loss",
     "make_pair",
+    "mix3to10_pair",
     "sample_demo",
     "solve_conjugate",
     "target_variance",

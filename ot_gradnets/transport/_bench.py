@@ -19,7 +19,9 @@ writes into the output folder
 
 Methods (:data:`METHODS`): the baselines ``linear``, ``entropic``, ``barycentric``
 (:mod:`ot_gradnets.transport._baselines`), ``brenier`` (``BrenierMap(d)`` with its defaults,
-exactly as a new user calls it, only capped by the time limit) and ``brenier-<loss>`` for each
+exactly as a new user calls it, only capped by the time limit), ``brenier-samplers`` (the same
+estimator given samplers, fresh samples at every step: the protocol of Korotin et al.'s
+benchmark; ``n_train`` is then 0) and ``brenier-<loss>`` for each
 training loss (its defaults, with the whole time limit as budget). ``brenier-monge-ampere``
 trains from the pair's log-densities (the target samples only set the linear start), so it runs
 on pairs that have them in closed form (``gaussian``) and is skipped on the others.
@@ -80,6 +82,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "entropic": _baseline(EntropicMap, max_samples=500),
     "barycentric": _baseline(BarycentricMap, max_samples=500),
     "brenier": _brenier(),
+    "brenier-samplers": _brenier(),
     **{
         f"brenier-{loss}": _brenier(loss=loss, max_iter=_UNLIMITED_STEPS) for loss in BRENIER_LOSSES
     },
@@ -167,8 +170,13 @@ def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchR
             "source_log_density": pair.source_log_density,  # type: ignore[attr-defined]
             "target_log_density": pair.target_log_density,  # type: ignore[attr-defined]
         }
-    x_train = pair.sample_source(s.n_train, torch.Generator().manual_seed(s.seed + 1))
-    y_train = pair.sample_target(s.n_train, torch.Generator().manual_seed(s.seed + 2))
+    if name == "brenier-samplers":  # fresh samples at every step, from the seeds' streams
+        gx, gy = (torch.Generator().manual_seed(s.seed + k) for k in (1, 2))
+        x_train: Any = lambda n: pair.sample_source(n, gx)  # noqa: E731
+        y_train: Any = lambda n: pair.sample_target(n, gy)  # noqa: E731
+    else:
+        x_train = pair.sample_source(s.n_train, torch.Generator().manual_seed(s.seed + 1))
+        y_train = pair.sample_target(s.n_train, torch.Generator().manual_seed(s.seed + 2))
     x_test = pair.sample_source(s.n_test, torch.Generator().manual_seed(s.seed + 3))
     true = pair.transport(x_test.double())
     with warnings.catch_warnings(record=True) as caught:
@@ -188,7 +196,7 @@ def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchR
         l2_uvp=l2_uvp(pred, true, pair.target_variance()) if finite else math.inf,
         cos=cosine_similarity(x_test.double(), pred, true) if finite else math.nan,
         fit_time=fit_time,
-        n_train=_n_seen(model, s.n_train),
+        n_train=0 if name == "brenier-samplers" else _n_seen(model, s.n_train),
         n_iter=getattr(model, "n_iter_", None) if name.startswith("brenier") else None,
         note=note if finite else ("non-finite predictions; " + note),
     )

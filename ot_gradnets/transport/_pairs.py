@@ -17,6 +17,11 @@ Three families are provided, for any dimension (the benchmark uses
   a random input-convex network with quadratic skip connections and a smooth max-out output
   layer, modelled on the ``Mix3toMix10`` pairs of Korotin et al. (2021): the target is a
   mixture of tight clusters, and the best linear map scores an L2-UVP of 17-62% (theirs: 14-64%).
+* :func:`mix3to10_pair`: the field's kind. Built as Korotin et al. (2021) build their
+  ``Mix3toMix10`` pairs: a 3-Gaussian mixture pushed through the gradient of a dense ICNN
+  *trained* to send it onto 10 Gaussians, then frozen; the map splits each source component
+  into several clusters. Its potentials ship as small files (``datasets/mix3to10``), one per
+  :math:`d \in \{2, 4, \dots, 256\}`, so it exists for seed 0 only.
 
 Every pair is a frozen object; its parameters are drawn once from a ``torch.Generator`` in
 float64, so ``make_pair(name, dim, seed)`` is reproducible across runs and machines. Samples
@@ -43,6 +48,7 @@ from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.transport._gaussian import sqrtm_psd
+from ot_gradnets.transport._mix3to10 import MIX3TO10_DIMS, Mix3To10Pair, mix3to10_pair
 from ot_gradnets.transport._mixture_pairs import (
     GMMConvexPair,
     GMMICNNPair,
@@ -59,12 +65,16 @@ __all__ = [
     "PAIRS",
     "GMMConvexPair",
     "GMMICNNPair",
+    "FROZEN_PAIRS",
+    "MIX3TO10_DIMS",
     "GaussianPair",
+    "Mix3To10Pair",
     "TransportPair",
     "gaussian_pair",
     "gmm_convex_pair",
     "gmm_icnn_pair",
     "make_pair",
+    "mix3to10_pair",
 ]
 
 
@@ -199,7 +209,10 @@ PAIRS: dict[str, Callable[..., TransportPair]] = {
     "gaussian": gaussian_pair,
     "gmm-convex": gmm_convex_pair,
     "gmm-icnn": gmm_icnn_pair,
+    "mix3to10": mix3to10_pair,
 }
+#: Pairs whose parameters are frozen files rather than draws from the seed: seed 0 only.
+FROZEN_PAIRS = ("mix3to10",)
 
 
 def make_pair(
@@ -213,14 +226,16 @@ def make_pair(
     """Build the benchmark pair ``name`` in dimension ``dim``, deterministically from ``seed``.
 
     Args:
-        name: one of :data:`PAIRS` (``"gaussian"``, ``"gmm-convex"``, ``"gmm-icnn"``).
+        name: one of :data:`PAIRS` (``"gaussian"``, ``"gmm-convex"``, ``"gmm-icnn"``,
+            ``"mix3to10"``).
         dim: dimension :math:`d`.
         seed: seed of the CPU generator the pair's parameters are drawn from.
         dtype: dtype of drawn samples.
         device: device of drawn samples.
 
     Raises:
-        ValueError: if ``name`` is not a registered pair.
+        ValueError: if ``name`` is not a registered pair, or ``seed`` is not 0 for a pair whose
+            parameters are frozen files (``"mix3to10"``: one pair per dimension).
 
     Example:
         >>> pair = make_pair("gaussian", 3, seed=0)
@@ -229,5 +244,10 @@ def make_pair(
     """
     if name not in PAIRS:
         raise ValueError(f"name must be one of {sorted(PAIRS)}, got {name!r}.")
+    if name in FROZEN_PAIRS and int(seed) != 0:
+        raise ValueError(
+            f"the {name!r} pair is one frozen potential per dimension (seed 0); got seed={seed}. "
+            "Vary the samples' seeds instead, or use a drawn family such as 'gmm-icnn'."
+        )
     gen = torch.Generator().manual_seed(int(seed))
     return PAIRS[name](dim, generator=gen, dtype=dtype, device=device)

@@ -126,3 +126,18 @@ def test_quick_mode_all_methods(tmp_path):
     rows = read_csv(tmp_path / "transport.csv")
     assert {r.method for r in rows} == set(METHODS)  # monge-ampere on the gaussian pair
     assert all(math.isfinite(r.l2_uvp) for r in rows)
+
+
+def test_brenier_samplers_fits_on_fresh_samples(tmp_path):
+    # the field's protocol: the estimator gets samplers, so it sees no fixed training set
+    (row,) = run_benchmark(
+        pairs=["mix3to10"],
+        dims=[2],
+        methods=["brenier-samplers"],
+        n_test=300,
+        quick=True,
+        verbose=False,
+        out=tmp_path,
+    )
+    assert row.n_train == 0 and row.n_iter == 30
+    assert math.isfinite(row.l2_uvp) and row.l2_uvp < 100
