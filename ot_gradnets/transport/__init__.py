@@ -27,6 +27,7 @@ from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp, target_var
 from ot_gradnets.transport._pairs import (
     MIX3TO10_DIMS,
     PAIRS,
+    DenseICNN,
     GaussianPair,
     GMMConvexPair,
     GMMICNNPair,
@@ -50,6 +51,7 @@ __all__ = [
     "BarycentricMap",
     "BrenierMap",
     "ConjugateResult",
+    "DenseICNN",
     "EntropicMap",
     "GMMConvexPair",
     "GMMICNNPair",

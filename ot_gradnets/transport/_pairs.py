@@ -48,7 +48,7 @@ from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.transport._gaussian import sqrtm_psd
-from ot_gradnets.transport._mix3to10 import MIX3TO10_DIMS, Mix3To10Pair, mix3to10_pair
+from ot_gradnets.transport._mix3to10 import MIX3TO10_DIMS, DenseICNN, Mix3To10Pair, mix3to10_pair
 from ot_gradnets.transport._mixture_pairs import (
     GMMConvexPair,
     GMMICNNPair,
@@ -67,6 +67,7 @@ __all__ = [
     "GMMICNNPair",
     "FROZEN_PAIRS",
     "MIX3TO10_DIMS",
+    "DenseICNN",
     "GaussianPair",
     "Mix3To10Pair",
     "TransportPair",
