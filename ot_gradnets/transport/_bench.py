@@ -50,7 +50,13 @@ from ot_gradnets.bench import markdown_table as markdown_table_of
 from ot_gradnets.transport._baselines import BarycentricMap, EntropicMap, LinearMap
 from ot_gradnets.transport._brenier import BrenierMap
 from ot_gradnets.transport._metrics import cosine_similarity, l2_uvp
-from ot_gradnets.transport._pairs import PAIRS, TransportPair, make_pair
+from ot_gradnets.transport._pairs import (
+    FROZEN_PAIRS,
+    MIX3TO10_DIMS,
+    PAIRS,
+    TransportPair,
+    make_pair,
+)
 
 __all__ = ["METHODS", "BenchResult", "main", "run_benchmark"]
 
@@ -203,6 +209,11 @@ def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchR
     return result, model
 
 
+def _pair_seed(name: str, seed: int) -> int:
+    """The pair's own seed: ``seed``, or 0 for a frozen pair (``seed`` then seeds the samples)."""
+    return 0 if name in FROZEN_PAIRS else seed
+
+
 def _plot_points(pair: TransportPair) -> Tensor:
     return pair.sample_source(_PLOT_POINTS, torch.Generator().manual_seed(12345))
 
@@ -211,7 +222,7 @@ def _unit_rows(s: _Settings, unit: tuple[str, int, str]) -> list[dict[str, Any]]
     """The row of one (pair, d, method); at d = 2 it also keeps the map's images of the
     interpolation figure's points (``out/interpolation/<method>_<pair>.pt``)."""
     pair_name, d, method = unit
-    pair = make_pair(pair_name, d, s.seed, dtype=torch.float32)
+    pair = make_pair(pair_name, d, _pair_seed(pair_name, s.seed), dtype=torch.float32)
     if method == "brenier-monge-ampere" and not hasattr(pair, "target_log_density"):
         return []  # the target's density has no closed form on this pair
     with thread_limit(resolve_threads(s.threads)):  # the baselines' and the scoring's
@@ -249,7 +260,8 @@ def run_benchmark(
         time_limit: seconds per ``BrenierMap`` fit.
         n_train: training samples per distribution (baselines subsample, see their
             ``max_samples``); n_test: test points for the metrics.
-        seed: seed of the pairs (``make_pair(name, d, seed)``) and of all samples.
+        seed: seed of the pairs (``make_pair(name, d, seed)``; frozen pairs such as
+            ``mix3to10`` always use their one potential) and of all samples.
         quick: small, fast settings for smoke tests.
         verbose: show a progress bar over the runs.
         threads: CPU threads (``"auto"``: see :func:`ot_gradnets.resolve_threads`; one for the
@@ -275,6 +287,12 @@ def run_benchmark(
     bad_pairs = [p for p in pairs if p not in PAIRS]
     if bad_pairs:
         raise ValueError(f"pairs must be in {sorted(PAIRS)}, got unknown {bad_pairs}.")
+    missing = [int(d) for d in dims if int(d) not in MIX3TO10_DIMS]
+    if "mix3to10" in pairs and missing:
+        raise ValueError(
+            f"the mix3to10 pair exists for d in {list(MIX3TO10_DIMS)}, not {missing}; "
+            "pass --pairs without it or other --dims."
+        )
     if out is None:
         with tempfile.TemporaryDirectory() as tmp:
             return run_benchmark(pairs, dims, methods, time_limit, n_train, n_test, seed, quick,
@@ -353,7 +371,7 @@ def plot_interpolation(out: Path, results: Sequence[BenchResult], seed: int, pat
     if not pair_names:
         return False
     pair_name = "gmm-convex" if "gmm-convex" in pair_names else pair_names[0]
-    pair = make_pair(pair_name, 2, seed, dtype=torch.float32)
+    pair = make_pair(pair_name, 2, _pair_seed(pair_name, seed), dtype=torch.float32)
     x = _plot_points(pair)
     y = pair.sample_target(_PLOT_POINTS, torch.Generator().manual_seed(54321))
     panels = [("exact T*", pair.transport(x))] + [

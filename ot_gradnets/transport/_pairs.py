@@ -5,7 +5,7 @@ map :math:`T^\star` for the squared cost :math:`|x - y|^2`. By Brenier's theorem
 convex function is the optimal map between :math:`P` and its own pushforward, so a pair is built
 by choosing :math:`P` and a convex potential :math:`\psi` and setting :math:`T^\star = \nabla\psi`.
 
-Three families are provided, for any dimension (the benchmark uses
+Four families are provided, the first three for any dimension (the benchmark uses
 :math:`d \in \{2, 4, 8, 16, 32, 64, 128\}`):
 
 * :func:`gaussian_pair`: Gaussian to Gaussian, :math:`T^\star` the closed-form Bures map.
@@ -18,8 +18,8 @@ Three families are provided, for any dimension (the benchmark uses
   layer, modelled on the ``Mix3toMix10`` pairs of Korotin et al. (2021): the target is a
   mixture of tight clusters, and the best linear map scores an L2-UVP of 17-62% (theirs: 14-64%).
 * :func:`mix3to10_pair`: the field's kind. Built as Korotin et al. (2021) build their
-  ``Mix3toMix10`` pairs: a 3-Gaussian mixture pushed through the gradient of a dense ICNN
-  *trained* to send it onto 10 Gaussians, then frozen; the map splits each source component
+  ``Mix3toMix10`` pairs: a 3-Gaussian mixture pushed through the sum of two dense ICNN
+  gradients, each *trained* to send it onto 10 Gaussians, then frozen; the map splits each source component
   into several clusters. Its potentials ship as small files (``datasets/mix3to10``), one per
   :math:`d \in \{2, 4, \dots, 256\}`, so it exists for seed 0 only.
 

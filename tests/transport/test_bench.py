@@ -141,3 +141,15 @@ def test_brenier_samplers_fits_on_fresh_samples(tmp_path):
     )
     assert row.n_train == 0 and row.n_iter == 30
     assert math.isfinite(row.l2_uvp) and row.l2_uvp < 100
+
+
+def test_frozen_pair_refuses_missing_dims_and_ignores_the_pair_seed(tmp_path):
+    with pytest.raises(ValueError, match="mix3to10 pair exists for d in"):
+        run_benchmark(pairs=["mix3to10"], dims=[3], methods=["linear"], quick=True, verbose=False)
+    # another seed draws other samples of the same frozen pair, instead of failing
+    rows = [
+        run_benchmark(pairs=["mix3to10"], dims=[2], methods=["linear"], n_train=200, n_test=300,
+                      seed=seed, quick=True, verbose=False, out=tmp_path / str(seed))[0]
+        for seed in (0, 1)
+    ]  # fmt: skip
+    assert rows[0].l2_uvp != rows[1].l2_uvp and all(r.l2_uvp > 5 for r in rows)
