@@ -61,6 +61,8 @@ def hidden_sizes(dim: int) -> list[int]:
 
 
 def sample(centers: torch.Tensor, maps: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    # The same draws as Mix3To10Pair's sampler, in the order that made the shipped files (the
+    # pair's own per-component products round differently; kept here so reruns are bit-exact).
     k = torch.randint(centers.shape[0], (n,), generator=gen)
     z = torch.randn(n, centers.shape[1], generator=gen, dtype=torch.float64)
     return centers[k] + STD * torch.einsum("nij,nj->ni", maps[k], z)

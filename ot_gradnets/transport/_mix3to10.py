@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
-from ot_gradnets.transport._pair_base import TransportPair
+from ot_gradnets.transport._pair_base import TransportPair, _monte_carlo_variance
 
 __all__ = ["MIX3TO10_DIMS", "DenseICNN", "Mix3To10Pair", "mix3to10_pair", "weights_folder"]
 
@@ -228,10 +228,7 @@ class Mix3To10Pair(TransportPair):
         samples from a seed fixed by the pair (computed once, then cached); the relative standard
         error is below 1%."""
         if self._target_variance is None:
-            gen = torch.Generator().manual_seed(self.variance_seed)
-            with torch.no_grad():
-                ys = [self.transport(self._sample_source64(10_000, gen)) for _ in range(10)]
-            object.__setattr__(self, "_target_variance", float(torch.cat(ys).var(dim=0).sum()))
+            object.__setattr__(self, "_target_variance", _monte_carlo_variance(self))
         return self._target_variance
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -23,7 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ot_gradnets._validation import check_positive_int
-from ot_gradnets.transport._pair_base import TransportPair, _random_covariance, _random_rotation
+from ot_gradnets.transport._pair_base import (
+    TransportPair,
+    _monte_carlo_variance,
+    _random_covariance,
+    _random_rotation,
+)
 
 __all__ = ["GMMConvexPair", "GMMICNNPair", "gmm_convex_pair", "gmm_icnn_pair"]
 
@@ -115,10 +120,7 @@ class _MixtureSourcePair(TransportPair):
         samples from a seed fixed by the pair (computed once, then cached); the relative standard
         error is below 1% for these targets."""
         if self._target_variance is None:
-            gen = torch.Generator().manual_seed(self.variance_seed)
-            ys = [self.transport(self._sample_source64(10_000, gen)) for _ in range(10)]
-            var = float(torch.cat(ys).var(dim=0).sum())
-            object.__setattr__(self, "_target_variance", var)
+            object.__setattr__(self, "_target_variance", _monte_carlo_variance(self))
         return self._target_variance
 
 
