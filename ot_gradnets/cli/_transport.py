@@ -554,7 +554,13 @@ def _register_bench(bench_sub: Any) -> None:
         verbose=None,
     )
     add_list_argument(p, "--dims", type=int, help="dimensions, e.g. 2 8 32")
-    add_list_argument(p, "--methods", choices=sorted(METHODS), help="methods to run (default: all)")
+    add_list_argument(
+        p,
+        "--methods",
+        choices=sorted(METHODS),
+        help="methods to run (default: all but the peers ott-enot and "
+        'ott-enot-samplers, which need pip install "ot-gradnets[compare]")',
+    )
     p.add_argument(
         "--time-limit", type=float, default=None, help="seconds of training per method and pair"
     )

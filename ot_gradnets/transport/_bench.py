@@ -25,6 +25,12 @@ benchmark; ``n_train`` is then 0) and ``brenier-<loss>`` for each
 training loss (its defaults, with the whole time limit as budget). ``brenier-monge-ampere``
 trains from the pair's log-densities (the target samples only set the linear start), so it runs
 on pairs that have them in closed form (``gaussian``) and is skipped on the others.
+
+The peer ``ott-enot`` (and ``ott-enot-samplers``, on fresh samples) is OTT-JAX's
+``ExpectileNeuralDual`` with OTT's defaults (20,000 iterations at batch 1,024, capped by the time
+limit; :class:`~ot_gradnets.transport._ott_enot.OTTExpectileMap`), on the same samples, scorer
+and one CPU thread. It runs only when named in ``methods`` and needs ``pip install
+"ot-gradnets[compare]"``.
 """
 
 from __future__ import annotations
@@ -75,6 +81,14 @@ def _brenier(**kwargs: Any) -> Callable[..., Any]:
     return build
 
 
+def _ott_enot(dim: int, time_limit: float, seed: int, quick: bool) -> Any:
+    from ot_gradnets.transport._ott_enot import OTTExpectileMap
+
+    if quick:  # 30 iterations, whatever JAX's compilation takes
+        return OTTExpectileMap(num_train_iters=30, random_state=seed)
+    return OTTExpectileMap(time_limit=time_limit, random_state=seed)
+
+
 def _baseline(cls: type, **quick_kwargs: Any) -> Callable[..., Any]:
     def build(dim: int, time_limit: float, seed: int, quick: bool) -> Any:
         return cls(**quick_kwargs) if quick else cls()
@@ -93,8 +107,17 @@ METHODS: dict[str, Callable[..., Any]] = {
         f"brenier-{loss}": _brenier(loss=loss, max_iter=_UNLIMITED_STEPS) for loss in BRENIER_LOSSES
     },
     "brenier-monge-ampere": _brenier(loss="monge-ampere", max_iter=_UNLIMITED_STEPS),
+    "ott-enot": _ott_enot,
+    "ott-enot-samplers": _ott_enot,
 }
 BASELINE_METHODS = ("linear", "entropic", "barycentric")
+#: Peers from other libraries, run only when asked for (``--methods``) and installed.
+PEER_METHODS = ("ott-enot", "ott-enot-samplers")
+
+
+def _samplers(name: str) -> bool:
+    """Whether the method trains on fresh samples at every step (the field's protocol)."""
+    return name.endswith("-samplers")
 
 
 @dataclass
@@ -176,7 +199,7 @@ def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchR
             "source_log_density": pair.source_log_density,  # type: ignore[attr-defined]
             "target_log_density": pair.target_log_density,  # type: ignore[attr-defined]
         }
-    if name == "brenier-samplers":  # fresh samples at every step, from the seeds' streams
+    if _samplers(name):  # fresh samples at every step, from the seeds' streams
         gx, gy = (torch.Generator().manual_seed(s.seed + k) for k in (1, 2))
         x_train: Any = lambda n: pair.sample_source(n, gx)  # noqa: E731
         y_train: Any = lambda n: pair.sample_target(n, gy)  # noqa: E731
@@ -202,8 +225,8 @@ def _fit_and_score(name: str, pair: TransportPair, s: _Settings) -> tuple[BenchR
         l2_uvp=l2_uvp(pred, true, pair.target_variance()) if finite else math.inf,
         cos=cosine_similarity(x_test.double(), pred, true) if finite else math.nan,
         fit_time=fit_time,
-        n_train=0 if name == "brenier-samplers" else _n_seen(model, s.n_train),
-        n_iter=getattr(model, "n_iter_", None) if name.startswith("brenier") else None,
+        n_train=0 if _samplers(name) else _n_seen(model, s.n_train),
+        n_iter=getattr(model, "n_iter_", None),
         note=note if finite else ("non-finite predictions; " + note),
     )
     return result, model
@@ -256,7 +279,8 @@ def run_benchmark(
 
     Args:
         pairs: names in :data:`PAIRS`; dims: dimensions; methods: names in :data:`METHODS`
-            (``None``: all).
+            (``None``: all but the peers of other libraries, ``ott-enot`` and
+            ``ott-enot-samplers``, which need the ``compare`` extra).
         time_limit: seconds per ``BrenierMap`` fit.
         n_train: training samples per distribution (baselines subsample, see their
             ``max_samples``); n_test: test points for the metrics.
@@ -280,10 +304,20 @@ def run_benchmark(
         table order.
     """
     if methods is None:
-        methods = list(METHODS)
+        methods = [m for m in METHODS if m not in PEER_METHODS]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"methods must be in {sorted(METHODS)}, got unknown {unknown}.")
+    peers = [m for m in methods if m in PEER_METHODS]
+    if peers:
+        from ot_gradnets.transport._ott_enot import ott_available
+
+        if not ott_available():
+            raise ValueError(
+                f'{peers} need OTT-JAX, which is not installed: pip install "ot-gradnets[compare]".'
+            )
+        if threads not in (1, "auto") and jobs == 1:
+            raise ValueError(f"{peers} run JAX on one CPU thread; pass threads=1, not {threads}.")
     bad_pairs = [p for p in pairs if p not in PAIRS]
     if bad_pairs:
         raise ValueError(f"pairs must be in {sorted(PAIRS)}, got unknown {bad_pairs}.")
