@@ -17,7 +17,8 @@ import sys
 
 import torch
 
-from ot_gradnets.core.fields import field_error_db, fit_paper_2d, make_target
+from ot_gradnets.bench.fields import fit_paper_2d
+from ot_gradnets.core.fields import field_error_db, make_target
 
 
 def main(seeds: list[int]) -> None:

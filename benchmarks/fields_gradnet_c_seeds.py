@@ -19,14 +19,8 @@ import time
 
 import torch
 
-from ot_gradnets.core.fields import (
-    PROTOCOLS,
-    build_model,
-    field_error_db,
-    fit_field,
-    fit_paper_2d,
-    make_target,
-)
+from ot_gradnets.bench.fields import build_model, fit_paper_2d
+from ot_gradnets.core.fields import PROTOCOLS, field_error_db, fit_field, make_target
 
 
 def trial(scheme: str, t: int) -> float:

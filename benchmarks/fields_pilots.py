@@ -34,17 +34,8 @@ from dataclasses import replace
 
 import torch
 
-from ot_gradnets.core.fields import (
-    INIT_POINTS,
-    PROTOCOLS,
-    RECIPES,
-    Recipe,
-    build_model,
-    fit_affine,
-    fit_field,
-    fit_paper_2d,
-    make_target,
-)
+from ot_gradnets.bench.fields import INIT_POINTS, RECIPES, Recipe, build_model, fit_paper_2d
+from ot_gradnets.core.fields import PROTOCOLS, fit_affine, fit_field, make_target
 
 
 def affine_start(model: torch.nn.Module, target, n_samples: int, seed: int) -> None:

@@ -58,7 +58,7 @@ def test_shared_flags_are_spelled_the_same_everywhere(argv: list[str]) -> None:
 
 
 def test_hamiltonian_defaults_come_from_run_benchmark() -> None:
-    from ot_gradnets.core.hamiltonian import run_benchmark
+    from ot_gradnets.bench.hamiltonian import run_benchmark
 
     parser = build_parser()
     args = parser.parse_args(["bench", "hamiltonian"])

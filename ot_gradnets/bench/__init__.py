@@ -10,6 +10,11 @@ does the rest the same way for all of them:
 - :func:`markdown_table` with :class:`Column`, and :func:`plot_lines`: the tables and the
   line figures of the reports.
 
+The suites are the subpackages :mod:`ot_gradnets.bench.fields`,
+:mod:`ot_gradnets.bench.hamiltonian` and :mod:`ot_gradnets.bench.transport`, imported only when
+used (``import ot_gradnets.bench`` loads the framework alone). They build on the library
+packages (:mod:`ot_gradnets.core`, :mod:`ot_gradnets.transport`), which never import this one.
+
 Example:
     >>> import tempfile
     >>> from pathlib import Path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ot_gradnets.bench.fields import RECIPES, SUITES, run_benchmark
 from ot_gradnets.cli._common import (
     add_bench_arguments,
     add_common_arguments,
@@ -12,7 +13,6 @@ from ot_gradnets.cli._common import (
     defaults_of,
     with_threads,
 )
-from ot_gradnets.core.fields import RECIPES, SUITES, run_benchmark
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from ot_gradnets.bench.hamiltonian import DEFAULT_LR_GRID, format_table, run_benchmark
 from ot_gradnets.cli._common import (
     add_bench_arguments,
     add_common_arguments,
@@ -14,8 +15,7 @@ from ot_gradnets.cli._common import (
     given,
     with_threads,
 )
-from ot_gradnets.core.hamiltonian import DEFAULT_LR_GRID, INTEGRATORS, SYSTEMS, run_benchmark
-from ot_gradnets.core.hamiltonian._bench import format_table
+from ot_gradnets.core.hamiltonian import INTEGRATORS, SYSTEMS
 
 # --quick: tiny data, models and horizons; the whole run takes seconds on one CPU core.
 _QUICK = {

@@ -24,6 +24,7 @@ import torch
 
 from ot_gradnets._io import atomic_open
 from ot_gradnets._threads import add_threads_argument
+from ot_gradnets.bench.transport import METHODS
 from ot_gradnets.cli._common import (
     add_bench_arguments,
     add_common_arguments,
@@ -31,7 +32,6 @@ from ot_gradnets.cli._common import (
     with_threads,
 )
 from ot_gradnets.transport import DEMO_DISTRIBUTIONS, PAIRS, sample_demo
-from ot_gradnets.transport._bench import METHODS
 
 __all__ = ["register"]
 
@@ -449,9 +449,9 @@ def transform(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """``ot-gradnets bench transport``: the benchmark runner (lazy import)."""
-    from ot_gradnets.transport import _bench
+    from ot_gradnets.bench import transport as suite
 
-    return int(_bench.main(args) or 0)
+    return int(suite.main(args) or 0)
 
 
 def register(sub: Any, bench_sub: Any) -> None:

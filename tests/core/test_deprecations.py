@@ -6,19 +6,17 @@ import importlib
 
 import pytest
 
+from ot_gradnets.bench.hamiltonian import run_benchmark
 from ot_gradnets.core import GradNetM
 from ot_gradnets.core.hamiltonian import (
     HamiltonianField,
     make_dataset,
-    run_benchmark,
     select_lr,
     split_validation,
 )
 
 RENAMED = [
     ("ot_gradnets.core.fields", "LRSearchResult", "FieldLRSelection"),
-    ("ot_gradnets.core.fields", "BASELINES", "BASELINE_NAMES"),
-    ("ot_gradnets.core.fields", "BenchResult", "BenchSummary"),
     ("ot_gradnets.core.hamiltonian", "fit_field", "fit_dynamics"),
     ("ot_gradnets.core.hamiltonian", "fit_fields", "fit_dynamics_models"),
     ("ot_gradnets.core.hamiltonian", "FitResult", "DynamicsFitResult"),

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from ot_gradnets.bench import fields as BF
 from ot_gradnets.core import (
     ACTIVATIONS,
     MODELS,
@@ -49,18 +50,18 @@ CASES = {
         SCHEDULES,
         lambda: F.fit_field(nn.Linear(2, 2), F.make_target("convex-2d"), schedule="bogus"),
     ),
-    "recipe": ("recipe", F.RECIPES, lambda: F.build_model("gradnet-c", 2, "bogus")),
+    "recipe": ("recipe", BF.RECIPES, lambda: BF.build_model("gradnet-c", 2, "bogus")),
     "init": (
         "init",
-        F.INITS,
-        lambda: F.build_model("gradnet-c", 2, F.Recipe("custom", init="bogus")),
+        BF.INITS,
+        lambda: BF.build_model("gradnet-c", 2, BF.Recipe("custom", init="bogus")),
     ),
     "bench model": (
         "model",
-        (*F.GRADNETS, *F.BASELINE_NAMES),
-        lambda: F.build_model("bogus", 2),
+        (*BF.GRADNETS, *BF.BASELINE_NAMES),
+        lambda: BF.build_model("bogus", 2),
     ),
-    "suite": ("suite", F.SUITE_TARGETS, lambda: F.build_model("gradnet-c", 2, suite="bogus")),
+    "suite": ("suite", BF.SUITE_TARGETS, lambda: BF.build_model("gradnet-c", 2, suite="bogus")),
     "system": ("system", H.SYSTEMS, lambda: H.make_system("bogus")),
     "integrator": (
         "method",

@@ -3,8 +3,8 @@ r"""Hamiltonian dynamics learned with gradient networks.
 A gradient network :math:`N = \nabla F` on the phase space :math:`s = (q, p)` defines the exactly
 Hamiltonian vector field :math:`\dot s = J N(s)` with energy :math:`H = F`. This subpackage holds
 the systems with exact Hamiltonians and ground truth, the learned fields and their baselines
-(HNN, MLP field), symplectic and classical integrators, the metrics and the benchmark behind
-``ot-gradnets bench hamiltonian``.
+(HNN, MLP field), symplectic and classical integrators, the metrics and the trainers. The
+benchmark behind ``ot-gradnets bench hamiltonian`` is in :mod:`ot_gradnets.bench.hamiltonian`.
 
 Example:
     >>> import torch
@@ -18,16 +18,6 @@ Example:
 
 from ot_gradnets._deprecation import deprecated_attributes
 
-from ._bench import (
-    DEFAULT_LR_GRID,
-    DEFAULT_MODEL_KWARGS,
-    FLOOR_LABEL,
-    TRAINING_OPTIONS,
-    BenchRow,
-    ModelSpec,
-    parse_model_spec,
-    run_benchmark,
-)
 from ._data import HamiltonianDataset, make_dataset, split_validation
 from ._integrators import (
     INTEGRATORS,
@@ -108,14 +98,6 @@ __all__ = [
     "predict_field",
     "DynamicsLRSelection",
     "select_lr",
-    "BenchRow",
-    "ModelSpec",
-    "parse_model_spec",
-    "run_benchmark",
-    "DEFAULT_LR_GRID",
-    "DEFAULT_MODEL_KWARGS",
-    "FLOOR_LABEL",
-    "TRAINING_OPTIONS",
 ]
 
 # Old names, kept for one release (#13): ``fit_field`` and ``FitResult`` were also the names of

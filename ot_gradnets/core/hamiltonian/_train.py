@@ -512,7 +512,7 @@ def select_lr(
 
     which smooths the step-to-step oscillation of a constant-rate Adam; the lowest score wins.
     ``data``'s test split is never read. The selected rate is meant for a final model trained
-    from scratch on the full training split, as :func:`ot_gradnets.core.hamiltonian.run_benchmark`
+    from scratch on the full training split, as :func:`ot_gradnets.bench.hamiltonian.run_benchmark`
     does. (:func:`ot_gradnets.core.fields.select_lr` is the analogue for targets that can be
     sampled anywhere; here the data are a fixed set of trajectories.)
 

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
+from ot_gradnets.bench.hamiltonian import FLOOR_LABEL, parse_model_spec
 from ot_gradnets.cli import main
-from ot_gradnets.core.hamiltonian import FLOOR_LABEL, parse_model_spec
 
 
 def test_bench_quick_writes_outputs(tmp_path, capsys):
@@ -58,7 +58,7 @@ def test_parse_model_spec():
 
 
 def test_bench_auto_lr_selects_on_validation(tmp_path):
-    from ot_gradnets.core.hamiltonian import run_benchmark
+    from ot_gradnets.bench.hamiltonian import run_benchmark
 
     rows = run_benchmark(
         systems=["mass-spring"],
@@ -87,7 +87,7 @@ def test_bench_auto_lr_selects_on_validation(tmp_path):
 
 
 def test_bench_resumes_by_system_and_refuses_other_settings(tmp_path):
-    from ot_gradnets.core.hamiltonian import run_benchmark
+    from ot_gradnets.bench.hamiltonian import run_benchmark
 
     kw = dict(models=["hnn:width=8", "gradnet-m:num_modules=2"], out_dir=tmp_path, n_steps=6,
               eval_every=3, n_trajectories=6, n_rollouts=2, horizon_factor=1.0, step_size=0.1,
@@ -106,8 +106,9 @@ def test_bench_resumes_by_system_and_refuses_other_settings(tmp_path):
 def test_bench_training_options_shape_the_model_and_its_training(tmp_path):
     """grow=num_modules keeps the width and fills the budget with modules, init=data centres
     them on the training states, schedule=cosine reaches the fit; wrong values are refused."""
-    from ot_gradnets.core.hamiltonian import make_dataset, run_benchmark
-    from ot_gradnets.core.hamiltonian._bench import _build
+    from ot_gradnets.bench.hamiltonian import run_benchmark
+    from ot_gradnets.bench.hamiltonian._suite import _build
+    from ot_gradnets.core.hamiltonian import make_dataset
 
     spec = parse_model_spec("gradnet-m+quadratic:activation=inverse-multiquadric,width=2,"
                             "grow=num_modules,init=data,schedule=cosine")  # fmt: skip

@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from ot_gradnets.transport import PAIRS
-from ot_gradnets.transport._bench import (
+from ot_gradnets.bench.transport import (
     METHODS,
     PEER_METHODS,
     BenchResult,
@@ -17,6 +16,7 @@ from ot_gradnets.transport._bench import (
     read_csv,
     run_benchmark,
 )
+from ot_gradnets.transport import PAIRS
 
 
 def args(tmp_path, **kw):

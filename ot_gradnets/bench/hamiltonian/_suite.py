@@ -4,9 +4,9 @@ For each system the runner builds the protocol dataset, trains every model with 
 batch size, number of steps and seed, and measures in the same process:
 
 - learning rates: fixed per model, or (``lr=auto``) chosen before training by
-  :func:`select_lr`, short probes scored on trajectories held out of the *training* split; the
-  final model is then trained from scratch on the full training split. The test split serves
-  only the reported numbers below;
+  :func:`~ot_gradnets.core.hamiltonian.select_lr`, short probes scored on trajectories held out
+  of the *training* split; the final model is then trained from scratch on the full training
+  split. The test split serves only the reported numbers below;
 - test derivative error on clean states, in dB (summed over coordinates) and as HNN's
   per-coordinate MSE;
 - training step time and the training wall time (and steps) until the model first reached the
@@ -38,13 +38,21 @@ from ot_gradnets._registry import check_choice
 from ot_gradnets.bench import Column, RowStore, markdown_table, read_rows, run_units
 from ot_gradnets.core._budget import count_parameters
 from ot_gradnets.core._training import SCHEDULES
-
-from ._data import HamiltonianDataset, make_dataset, split_validation
-from ._integrators import INTEGRATORS, rollout
-from ._metrics import energy_mse, relative_energy_drift, trajectory_error
-from ._models import HamiltonianField, make_hamiltonian_model
-from ._systems import SYSTEMS, make_system
-from ._train import DynamicsFitResult, DynamicsLRSelection, fit_dynamics_models, select_lr
+from ot_gradnets.core.hamiltonian._data import HamiltonianDataset, make_dataset, split_validation
+from ot_gradnets.core.hamiltonian._integrators import INTEGRATORS, rollout
+from ot_gradnets.core.hamiltonian._metrics import (
+    energy_mse,
+    relative_energy_drift,
+    trajectory_error,
+)
+from ot_gradnets.core.hamiltonian._models import HamiltonianField, make_hamiltonian_model
+from ot_gradnets.core.hamiltonian._systems import SYSTEMS, make_system
+from ot_gradnets.core.hamiltonian._train import (
+    DynamicsFitResult,
+    DynamicsLRSelection,
+    fit_dynamics_models,
+    select_lr,
+)
 
 __all__ = [
     "ModelSpec",
@@ -55,6 +63,7 @@ __all__ = [
     "DEFAULT_LR_GRID",
     "FLOOR_LABEL",
     "TRAINING_OPTIONS",
+    "format_table",
 ]
 
 #: Candidate learning rates of ``lr=auto`` model specs.
@@ -88,7 +97,8 @@ class ModelSpec:
     """A model to benchmark: registry ``name``, learning rate and architecture options.
 
     ``lr="auto"`` selects the learning rate on a validation split of the training data
-    (:func:`select_lr`). ``kwargs`` also carries the ``TRAINING_OPTIONS`` it sets.
+    (:func:`~ot_gradnets.core.hamiltonian.select_lr`). ``kwargs`` also carries the
+    ``TRAINING_OPTIONS`` it sets.
     """
 
     name: str
@@ -335,21 +345,22 @@ def run_benchmark(
     r"""Run the Hamiltonian benchmark and write its table, curves and figures to ``out_dir``.
 
     Args:
-        systems: registry names of :data:`SYSTEMS`.
+        systems: registry names of :data:`~ot_gradnets.core.hamiltonian.SYSTEMS`.
         models: model specs (see :func:`parse_model_spec`); ``"hnn"`` is the reference whose final
             accuracy defines the time-to-reach columns, and whose parameter count is the budget
             of the others when ``budget`` is ``None``. A spec with ``lr=auto`` gets the
-            candidate of ``lr_grid`` with the best validation score of :func:`select_lr`
-            (``probe_steps`` steps each, a ``validation_fraction`` of the training
-            trajectories held out, same seed, batch size and initialisation as the final
-            model); the test split is not used for it.
+            candidate of ``lr_grid`` with the best validation score of
+            :func:`~ot_gradnets.core.hamiltonian.select_lr` (``probe_steps`` steps each, a
+            ``validation_fraction`` of the training trajectories held out, same seed, batch
+            size and initialisation as the final model); the test split is not used for it.
         out_dir: output folder (created).
         budget: parameter budget of every non-HNN model (and of HNN itself when given).
         n_steps, batch_size, eval_every: training protocol (HNN: 10,000 steps of 200).
         n_trajectories: overrides the protocol's number of trajectories (for quick runs).
         n_rollouts: number of test initial states rolled out.
         horizon_factor: rollout horizon in units of the training window.
-        rollout_method: integrator of every model's rollout (:data:`INTEGRATORS`).
+        rollout_method: integrator of every model's rollout
+            (:data:`~ot_gradnets.core.hamiltonian.INTEGRATORS`).
         step_size: integrator step.
         seed: seed of data, initialisation, minibatches and the validation split.
         lr_grid: candidate learning rates of ``lr=auto`` specs.
@@ -536,8 +547,9 @@ def _curve_rows(system: str, label: str, res: DynamicsFitResult) -> list[dict[st
 
 
 def _selection_columns(sel: DynamicsLRSelection | None, floor: bool = False) -> dict[str, Any]:
-    """The learning-rate columns of a row: fixed, chosen by :func:`select_lr`, or none (the
-    floor row, which trains nothing)."""
+    """The learning-rate columns of a row: fixed, chosen by
+    :func:`~ot_gradnets.core.hamiltonian.select_lr`, or none (the floor row, which trains
+    nothing)."""
     if sel is None:
         return {"lr_selection": "" if floor else "fixed", "probe_val_db": "",
                 "probe_time_s": math.nan, "probe_cpu_s": math.nan}  # fmt: skip

@@ -5,7 +5,7 @@ A *recipe* (:class:`Recipe`, registry :data:`RECIPES`) says how a suite trains i
 and number of steps. :func:`build_model` builds a model as a suite does (architecture, size and
 the recipe's initialisation, :data:`INITS`), and :func:`fit_paper_2d` runs one trial of the 2-D
 protocol under a recipe (Adam, then the recipe's L-BFGS stage if it has one). The runner,
-:func:`~ot_gradnets.core.fields.run_benchmark`, is built on these two.
+:func:`~ot_gradnets.bench.fields.run_benchmark`, is built on these two.
 """
 
 from __future__ import annotations
@@ -420,10 +420,10 @@ def fit_paper_2d(
     As the ``paper-2d`` suite runs a trial: a generator seeded with ``trial`` draws the
     validation set, then the training set; the model is built by :func:`build_model` under
     ``torch.manual_seed(trial)`` (a data-dependent initialisation sees the first
-    :data:`INIT_POINTS` training inputs) and trained by :func:`fit_field` with the recipe's
-    rate, schedule and Adam betas. A recipe with an ``lbfgs_fraction`` gives Adam the first
-    ``1 - lbfgs_fraction`` of the steps and the rest of the sample budget to
-    :func:`refine_lbfgs` on the first ``lbfgs_points`` training points.
+    :data:`INIT_POINTS` training inputs) and trained by :func:`~ot_gradnets.core.fields.fit_field`
+    with the recipe's rate, schedule and Adam betas. A recipe with an ``lbfgs_fraction`` gives
+    Adam the first ``1 - lbfgs_fraction`` of the steps and the rest of the sample budget to
+    :func:`~ot_gradnets.core.fields.refine_lbfgs` on the first ``lbfgs_points`` training points.
 
     Args:
         name: a model of :data:`GRADNETS` or :data:`BASELINE_NAMES`.

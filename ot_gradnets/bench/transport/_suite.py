@@ -28,7 +28,7 @@ on pairs that have them in closed form (``gaussian``) and is skipped on the othe
 
 The peer ``ott-enot`` (and ``ott-enot-samplers``, on fresh samples) is OTT-JAX's
 ``ExpectileNeuralDual`` with OTT's defaults (20,000 iterations at batch 1,024, capped by the time
-limit; :class:`~ot_gradnets.transport._ott_enot.OTTExpectileMap`), on the same samples, scorer
+limit; :class:`~ot_gradnets.bench.transport.OTTExpectileMap`), on the same samples, scorer
 and one CPU thread. It runs only when named in ``methods`` and needs ``pip install
 "ot-gradnets[compare]"``.
 """
@@ -64,7 +64,15 @@ from ot_gradnets.transport._pairs import (
     make_pair,
 )
 
-__all__ = ["METHODS", "BenchResult", "main", "run_benchmark"]
+__all__ = [
+    "METHODS",
+    "PEER_METHODS",
+    "BenchResult",
+    "main",
+    "markdown_table",
+    "read_csv",
+    "run_benchmark",
+]
 
 DIMS = (2, 4, 8, 16, 32, 64, 128)
 BRENIER_LOSSES = ("dual", "w2", "sinkhorn")
@@ -82,7 +90,7 @@ def _brenier(**kwargs: Any) -> Callable[..., Any]:
 
 
 def _ott_enot(dim: int, time_limit: float, seed: int, quick: bool) -> Any:
-    from ot_gradnets.transport._ott_enot import OTTExpectileMap
+    from ot_gradnets.bench.transport._ott_enot import OTTExpectileMap
 
     if quick:  # 30 iterations, whatever JAX's compilation takes
         return OTTExpectileMap(num_train_iters=30, random_state=seed)
@@ -278,8 +286,8 @@ def run_benchmark(
     """Fit and score every method on every pair and dimension.
 
     Args:
-        pairs: names in :data:`PAIRS`; dims: dimensions; methods: names in :data:`METHODS`
-            (``None``: all but the peers of other libraries, ``ott-enot`` and
+        pairs: names in :data:`~ot_gradnets.transport.PAIRS`; dims: dimensions; methods: names
+            in :data:`METHODS` (``None``: all but the peers of other libraries, ``ott-enot`` and
             ``ott-enot-samplers``, which need the ``compare`` extra).
         time_limit: seconds per ``BrenierMap`` fit.
         n_train: training samples per distribution (baselines subsample, see their
@@ -310,7 +318,7 @@ def run_benchmark(
         raise ValueError(f"methods must be in {sorted(METHODS)}, got unknown {unknown}.")
     peers = [m for m in methods if m in PEER_METHODS]
     if peers:
-        from ot_gradnets.transport._ott_enot import ott_available
+        from ot_gradnets.bench.transport._ott_enot import ott_available
 
         if not ott_available():
             raise ValueError(

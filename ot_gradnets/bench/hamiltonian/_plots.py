@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from ._data import HamiltonianDataset
-from ._models import HamiltonianField
-from ._systems import HamiltonianSystem
-from ._train import DynamicsFitResult, predict_field
+from ot_gradnets.core.hamiltonian._data import HamiltonianDataset
+from ot_gradnets.core.hamiltonian._models import HamiltonianField
+from ot_gradnets.core.hamiltonian._systems import HamiltonianSystem
+from ot_gradnets.core.hamiltonian._train import DynamicsFitResult, predict_field
 
 __all__ = ["plot_phase_portraits", "plot_energy", "plot_curves"]
 

@@ -73,7 +73,8 @@ class OTTExpectileMap(BaseEstimator):
             ``XLA_FLAGS`` before JAX starts.
 
     Attributes:
-        n_iter_: iterations made. fit_time_: seconds spent in :meth:`fit`.
+        n_iter_: iterations made.
+        fit_time_: seconds spent in :meth:`fit`.
 
     Example (needs the ``compare`` extra):
         >>> est = OTTExpectileMap(num_train_iters=10).fit(np.random.randn(64, 2), np.random.randn(64, 2))  # doctest: +SKIP

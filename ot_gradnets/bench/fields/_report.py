@@ -11,7 +11,7 @@ from typing import Any
 from torch import Tensor
 
 from ot_gradnets import bench
-from ot_gradnets.core.fields._bench import AFFINE, BASELINE_NAMES
+from ot_gradnets.bench.fields._suites import AFFINE, BASELINE_NAMES
 
 __all__ = [
     "COLUMNS",

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from ot_gradnets.transport import _ott_enot, l2_uvp
-from ot_gradnets.transport._bench import METHODS, PEER_METHODS, run_benchmark
+from ot_gradnets.bench.transport import METHODS, PEER_METHODS, _ott_enot, run_benchmark
+from ot_gradnets.transport import l2_uvp
 
 
 def test_peers_are_opt_in_and_refused_without_ott(monkeypatch):

@@ -38,8 +38,14 @@ from ot_gradnets._io import atomic_open, atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets._validation import check_positive_int
 from ot_gradnets.bench import RowStore, run_units
-from ot_gradnets.core._budget import count_parameters
-from ot_gradnets.core.fields._bench import (
+from ot_gradnets.bench.fields._report import (
+    COLUMNS,
+    markdown_table,
+    plot_db_vs_dim,
+    plot_heatmaps,
+    summarize,
+)
+from ot_gradnets.bench.fields._suites import (
     AFFINE,
     BASELINE_NAMES,
     GRADNETS,
@@ -50,15 +56,9 @@ from ot_gradnets.core.fields._bench import (
     build_model,
     fit_paper_2d,
 )
+from ot_gradnets.core._budget import count_parameters
 from ot_gradnets.core.fields._fit import PROTOCOLS, fit_affine, select_lr
 from ot_gradnets.core.fields._metrics import error_map, field_error_db
-from ot_gradnets.core.fields._report import (
-    COLUMNS,
-    markdown_table,
-    plot_db_vs_dim,
-    plot_heatmaps,
-    summarize,
-)
 from ot_gradnets.core.fields._targets import Target, make_target
 
 __all__ = ["SUITES", "BenchSummary", "run_benchmark"]
