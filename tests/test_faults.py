@@ -156,6 +156,7 @@ def test_a_checkpoint_of_another_version_is_refused(tmp_path) -> None:  # noqa: 
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.integration
 def test_a_killed_benchmark_resumes_keeping_its_finished_rows(tmp_path) -> None:  # noqa: ANN001
     """SIGKILL in the middle of ``bench transport``: the CSV holds whole rows only, and the
     same command with ``--resume`` keeps them as they were and adds the missing ones."""

@@ -20,6 +20,7 @@ def test_the_readme_names_every_tutorial_and_only_those():
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.stem)
+@pytest.mark.integration
 def test_tutorial_runs(script, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     proc = subprocess.run(

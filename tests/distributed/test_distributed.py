@@ -14,10 +14,13 @@ import pytest
 import torch
 
 HERE = Path(__file__).parent
-pytestmark = pytest.mark.skipif(
-    not torch.distributed.is_available() or sys.platform == "win32",
-    reason="needs torch.distributed with gloo (POSIX)",
-)
+pytestmark = [
+    pytest.mark.integration,  # spawns processes: the second tier
+    pytest.mark.skipif(
+        not torch.distributed.is_available() or sys.platform == "win32",
+        reason="needs torch.distributed with gloo (POSIX)",
+    ),
+]
 
 
 @pytest.fixture

@@ -292,7 +292,7 @@ def test_callback_can_stop():
 def test_time_limit_stops_early():
     x, y = _gmm(200), 2 * _gmm(200, seed=1)
     tmap = BrenierMap(max_iter=10**6, time_limit=0.5, random_state=0).fit(x, y)
-    assert 0 < tmap.n_iter_ < 10**6 and tmap.fit_time_ < 5.0
+    assert 0 < tmap.n_iter_ < 10**6 and tmap.stop_reason_ == "time_limit"
 
 
 def test_float32_tensors_and_device_follow_the_data():

@@ -119,6 +119,7 @@ def test_fit_with_a_held_out_share(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and select on pipes")
+@pytest.mark.integration
 def test_ctrl_c_during_fit_saves_the_map_and_exits_130(tmp_path):
     import os
     import select
@@ -148,6 +149,7 @@ def test_ctrl_c_during_fit_saves_the_map_and_exits_130(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.integration
 def test_fit_killed_and_resumed_ends_with_the_uninterrupted_map(tmp_path):
     import signal
     import subprocess
