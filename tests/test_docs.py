@@ -17,6 +17,8 @@ pytest.importorskip("sphinx")
 pytest.importorskip("sphinx_gallery")
 pytest.importorskip("furo")
 
+pytestmark = pytest.mark.integration  # a Sphinx build in a subprocess: the second tier
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,3 +41,28 @@ def test_docs_build_without_warnings(tmp_path):
     for page in ["ot_gradnets.core.TrainingLoop", "ot_gradnets.transport.BrenierMap"]:
         assert (api / f"{page}.html").is_file(), page
     assert (out / "auto_tutorials" / "plot_transport_point_clouds.html").is_file()
+    for guide in ["installation", "quickstart", "concepts", "cli", "reliability", "benchmarks"]:
+        assert (out / "guide" / f"{guide}.html").is_file(), guide
+    # every public method of BrenierMap is on its page, those of its private base included
+    from ot_gradnets.transport import BrenierMap
+
+    page = (api / "ot_gradnets.transport.BrenierMap.html").read_text()
+    methods = _own_public_methods(BrenierMap)
+    assert {"fit", "load", "transform", "inverse_transform", "potential", "w2"} <= set(methods)
+    missing = [m for m in methods if f'id="ot_gradnets.transport.BrenierMap.{m}"' not in page]
+    assert not missing, missing
+
+
+def _own_public_methods(cls: type) -> list[str]:
+    """Public methods that ``cls`` or one of this package's classes defines (not scikit-learn's
+    or torch's, which their own documentation covers)."""
+    names = []
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("ot_gradnets"):
+            continue
+        names += [
+            n
+            for n, v in vars(klass).items()
+            if not n.startswith("_") and (callable(v) or isinstance(v, (classmethod, staticmethod)))
+        ]
+    return sorted(set(names))

@@ -64,3 +64,18 @@ def test_import_is_headless_and_light():
     code = "import sys, ot_gradnets.core; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_main_names_import_from_the_top_level_without_loading_them_first():
+    code = (
+        "import sys, ot_gradnets; light = not any(m in sys.modules for m in "
+        "('torch', 'ot', 'sklearn', 'ot_gradnets.transport')); "
+        "from ot_gradnets import BrenierMap, GradNetC, GradNetM, MGradNetC, MGradNetM; "
+        "import ot_gradnets.transport as t, ot_gradnets.core as c; "
+        "same = BrenierMap is t.BrenierMap and MGradNetM is c.MGradNetM and GradNetC is c.GradNetC; "
+        "print(light, same, set(ot_gradnets.__all__) <= set(dir(ot_gradnets)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'Brenier'"):
+        ot_gradnets.Brenier  # noqa: B018

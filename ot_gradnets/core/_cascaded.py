@@ -182,7 +182,7 @@ class _Cascade(GradientNetwork):
         r""":math:`F(x) = c\cdot x + \sum_i \int_0^{w_i\cdot x} g_i(t)\,dt` (+ :math:`\mu|x|^2/2`).
 
         Each ridge integral is computed by composite Gauss-Legendre quadrature sized to the
-        cascade's sharpness (:func:`ridge_quadrature`), accurate to about 1e-12 relative in
+        cascade's sharpness (``ridge_quadrature``), accurate to about 1e-12 relative in
         float64; the constant is fixed by :math:`F(0) = 0`.
         """
         self._check(x)
