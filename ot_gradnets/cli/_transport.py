@@ -414,9 +414,8 @@ def transform(args: argparse.Namespace) -> int:
 
     _check_output(args.output, args.map, args.input)
     tmap = BrenierMap.load(args.map)
-    x = _read_array(args.input, args.key)
-    dtype = next(tmap.network_.parameters()).dtype
-    x = x.astype(np.float64 if dtype == torch.float64 else np.float32)
+    # a .npy file is memory-mapped: the map reads it chunk by chunk, in the map's dtype
+    x = _read_array(args.input, args.key, stream=True)
     tmap.set_params(threads=args.threads)
     if not args.inverse:
         out = tmap.transform(x)

