@@ -400,8 +400,9 @@ def fit(args: argparse.Namespace) -> int:
         return 130
     if tmap.stop_reason_ == "diverged":
         print(
-            "ot-gradnets: error: the fit diverged and stopped; the saved map is the last "
-            "healthy one. Try a smaller --lr, or more samples.",
+            "ot-gradnets: error: the fit diverged; the saved map is the best it had (the last "
+            "healthy weights, or its start if training made the map worse). Try a smaller "
+            "--lr, another --seed, or more samples.",
             file=sys.stderr,
         )
         return 3

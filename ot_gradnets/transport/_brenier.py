@@ -73,6 +73,29 @@ _MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it 
 _RESUMABLE = ("checkpoint", "checkpoint_every", "verbose", "threads", "callback", "time_limit")
 
 
+def _ended_worse(losses: list[float], window: int = 100) -> str | None:
+    """``"start ... , end ..."`` when the mean loss of the last steps is clearly above that of
+    the first ones (by three standard errors and 1%), else ``None``.
+
+    A loss that training *raised* means the fit failed, whatever the guard saw: e.g. a
+    semi-dual whose conjugates went unsolved in some region, which lowers the computed loss
+    while the true one grows, until the guard rolls back to weights already damaged.
+    Fits of fewer than ``4 * window`` steps use windows of a quarter of their steps.
+    """
+    k = min(window, len(losses) // 4)
+    if k < 10:
+        return None
+    first = torch.tensor(losses[:k], dtype=torch.float64)
+    last = torch.tensor(losses[-k:], dtype=torch.float64)
+    if not (bool(torch.isfinite(first).all()) and bool(torch.isfinite(last).all())):
+        return None
+    gap = float(last.mean() - first.mean())
+    noise = math.sqrt(float(first.var() + last.var()) / k)
+    if gap > 3 * noise and gap > 0.01 * abs(float(first.mean())):
+        return f"mean loss {float(first.mean()):.4g} over the first {k} steps, {float(last.mean()):.4g} over the last {k}"
+    return None
+
+
 class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
     r"""Optimal transport (Brenier) map between two distributions, learned from samples.
 
@@ -330,6 +353,10 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         The fit then goes back to the last healthy weights and halves the learning rate; after
         ``3`` such recoveries it stops with those weights, sets ``stop_reason_ = "diverged"``
         and raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what happened.
+        A fit that ends with a clearly higher loss than it started with (mean of the last 100
+        steps against the first 100, by three standard errors; slow damage the guard cannot
+        see, e.g. a semi-dual whose unsolved conjugates lowered the computed loss while the map
+        worsened) is a divergence too: the weights it started from are kept.
 
         Args:
             X: source samples ``(n, d)`` (array, tensor or nested list), or a sampler: a callable
@@ -534,16 +561,29 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
                 read_checkpoint(path, loop, gen, loss_fn, fingerprint)
         self.history_ = loop.history
         self.recoveries_ = loop.recoveries
+        initial = copy.deepcopy(net.state_dict()) if loop.step == 0 else None
         loop.run()
         self.n_iter_ = loop.step
         self.stop_reason_ = _STOP_REASONS.get(loop.stop_reason, loop.stop_reason)
-        loop.warn_recoveries(
-            "BrenierMap",
-            f"Try a smaller lr (it was {self._lr(x_probe.shape[1]):.3g}), more samples, or "
-            "standardize=True if it was off.",
-            ConvergenceWarning,
-            stacklevel=3,
+        hint = (
+            f"Try a smaller lr (it was {self._lr(x_probe.shape[1]):.3g}), more samples, another "
+            "random_state, or standardize=True if it was off."
         )
+        loop.warn_recoveries("BrenierMap", hint, ConvergenceWarning, stacklevel=3)
+        worse = (
+            _ended_worse(loop.history["loss"]) if initial is not None and held_out is None else None
+        )
+        if worse is not None:
+            # training raised its own loss: the weights it started from score better, so keep
+            # them, and say so
+            net.load_state_dict(initial)
+            self.stop_reason_ = "diverged"
+            warnings.warn(
+                f"BrenierMap diverged: training ended with a worse loss than it started with "
+                f"({worse}), so the weights it started from are kept. {hint}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if held_out is not None:
             self.validation_scores_ = list(loop.history["val_score"])
             self.best_validation_score_, self.best_iter_ = loop.best_score, loop.best_step

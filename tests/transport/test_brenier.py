@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -516,3 +517,38 @@ def test_held_out_share_is_capped_and_needs_an_evaluate():
             )
     finally:
         del LOSSES["no-evaluate"]
+
+
+def test_ended_worse_compares_the_first_and_last_steps_with_their_noise():
+    from ot_gradnets.transport._brenier import _ended_worse
+
+    g = torch.Generator().manual_seed(0)
+    noise = (0.1 * torch.randn(1000, generator=g)).tolist()
+    falling = [10.0 - i / 500 + e for i, e in enumerate(noise)]
+    flat = [10.0 + e for e in noise]
+    rising = [10.0 + (2.0 if i > 500 else 0.0) + e for i, e in enumerate(noise)]
+    assert _ended_worse(falling) is None and _ended_worse(flat) is None
+    assert re.search(r"10\.0\d* over the first 100 steps, 12(\.0\d*)? over the last 100",
+                     _ended_worse(rising))  # fmt: skip
+    assert _ended_worse(rising[:30]) is None  # too few steps to tell
+    assert _ended_worse([*rising[:-1], float("nan")]) is None  # non-finite: the guard's case
+
+
+def test_a_fit_that_ends_worse_than_it_started_keeps_the_start_and_says_so():
+    """The guard sees only sudden failures; weights damaged slowly (here: shifted by hand, too
+    little for the output check, and a learning rate too small to undo it) end the fit with a
+    map worse than its start. The fit keeps the start, and calls it a divergence."""
+    pair = gaussian_pair(2, generator=torch.Generator().manual_seed(0))
+    x, y = pair.sample_source(2000), pair.sample_target(2000)
+
+    def damage(est, step, loss):
+        if step == 200:
+            with torch.no_grad():
+                est.network_.inner.terms[-1].b += 1.5  # 1.5 standardised units off
+        return False
+
+    with pytest.warns(ConvergenceWarning, match="ended with a worse loss than it started"):
+        tmap = BrenierMap(max_iter=400, lr=1e-6, random_state=0, callback=damage).fit(x, y)
+    assert tmap.stop_reason_ == "diverged"
+    start = BrenierMap(max_iter=1, lr=1e-6, random_state=0).fit(x, y)  # one step of 1e-6
+    torch.testing.assert_close(tmap.transform(x), start.transform(x), rtol=1e-3, atol=1e-3)
