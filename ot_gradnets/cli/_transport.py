@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ot_gradnets._io import atomic_open
+from ot_gradnets._io import atomic_open, check_output_path
 from ot_gradnets._threads import add_threads_argument
 from ot_gradnets.bench.transport import METHODS
 from ot_gradnets.cli._common import (
@@ -346,13 +346,16 @@ def _demo_figure(tmap: Any, x: torch.Tensor, y: torch.Tensor, path: Path, args: 
 
 
 def _check_output(output: str, *inputs: str) -> None:
-    """Refuse an output path that is one of the inputs (it would be overwritten) or a folder."""
+    """Before any work: refuse an output path that is one of the inputs (it would be
+    overwritten), a folder or a special file, or that cannot be written (its folder is
+    created); a symbolic link is written through (:func:`~ot_gradnets._io.check_output_path`)."""
     out = Path(output)
     if out.is_dir():
         raise ValueError(f"-o {output} is a directory; give a file name.")
     for name in inputs:
         if Path(name).exists() and out.exists() and out.resolve() == Path(name).resolve():
             raise ValueError(f"-o {output} is also an input file; writing it would destroy it.")
+    check_output_path(output)
 
 
 def fit(args: argparse.Namespace) -> int:

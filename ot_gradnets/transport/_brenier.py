@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from ot_gradnets._io import check_output_path
 from ot_gradnets._threads import resolve_threads, thread_limit
 from ot_gradnets.core import GradientSum, QuadraticGradient, StandardizedGradient, TrainingLoop
 from ot_gradnets.transport._brenier_setup import (
@@ -555,6 +556,7 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
         if self.checkpoint is not None:
             fingerprint = self._fingerprint(loss_fn, x_probe)
             path = Path(self.checkpoint)
+            check_output_path(path)  # now, not at the first checkpoint after minutes of work
             loop.checkpoint = lambda lp: write_checkpoint(path, lp, gen, loss_fn, fingerprint)
             loop.checkpoint_every = self.checkpoint_every
             if resume and path.exists():
