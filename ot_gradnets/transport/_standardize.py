@@ -122,6 +122,11 @@ def standardization(
     r = int(keep.sum())
     scale = float(evals[keep].sum().div(r if reduce else d).sqrt())
     basis = None if r == d else evecs[:, keep]
+    if y is not None:
+        xb = x64 - mx if basis is None else (x64 - mx) @ basis
+        yb = y64 - my if basis is None else (y64 - my) @ basis
+        cov = lambda z: z.T @ z / max(z.shape[0] - 1, 1)  # noqa: E731
+        _check_spread(cov(xb), cov(yb), x.shape[0], rtol * top)
     like = {"dtype": x.dtype, "device": x.device}
     return Standardization(
         mx.to(**like), my.to(**like), scale, None if basis is None else basis.to(**like)
@@ -163,7 +168,47 @@ def standardization_from_moments(
     keep = evals > rtol * top if reduce else torch.ones_like(evals, dtype=torch.bool)
     r = int(keep.sum())
     scale = float(evals[keep].sum().div(r if reduce else d).sqrt())
+    if cy is not None:
+        b = evecs[:, keep]
+        _check_spread(b.T @ cx.double() @ b, b.T @ cy.double() @ b, None, rtol * top)
     like = {"dtype": dtype, "device": device}
     basis = None if r == d else evecs[:, keep].to(**like)
     my = mx if my is None else my
     return Standardization(mx.to(**like), my.to(**like), scale, basis)
+
+
+def _check_spread(cx: Tensor, cy: Tensor, n_x: int | None, floor: float) -> None:
+    """Refuse a source that cannot be pushed onto the target: one that is a single point, or
+    that is flat in a direction the two samples span together (a Brenier map needs a source
+    with a density), and a single-point target, whose optimal map is known.
+
+    ``cx``, ``cy``: the covariances of the source and the target in the kept directions;
+    ``n_x``: the source's sample size (``None``: from moments, taken as large); ``floor``: the
+    variance below which a direction is flat. A source of at most as many samples as kept
+    directions always looks flat in some of them (e.g. ``d >> n``), so only its being a single
+    point is tested then.
+    """
+    x_top = float(torch.linalg.eigvalsh(cx).max()) if cx.numel() else 0.0
+    y_top = float(torch.linalg.eigvalsh(cy).max()) if cy.numel() else 0.0
+    if not x_top > floor:
+        raise ValueError(
+            "X has no variance (every source sample is the same point) while Y has: no map sends "
+            "one point onto a spread of points (a Brenier map needs a source with a density). "
+            "The reverse map, from Y to that point, is the constant map."
+        )
+    if not y_top > floor:
+        raise ValueError(
+            "Y has no variance (every target sample is the same point): the optimal map sends "
+            "every source point there, the constant map x -> Y[0]; there is nothing to fit."
+        )
+    r = cx.shape[0]
+    if n_x is not None and n_x <= r:
+        return
+    flat = int((torch.linalg.eigvalsh(cx) <= floor).sum())
+    if flat:
+        raise ValueError(
+            f"X is flat in {flat} of the {r} directions that X and Y span together (its samples "
+            "lie on a subspace that Y's do not), so no map pushes it onto Y: a Brenier map needs "
+            "a source with a density. Check X's columns (a copy of another, a constant one where "
+            "Y's varies), or drop the directions Y spreads in and X does not."
+        )

@@ -333,7 +333,7 @@ _X = np.random.default_rng(0).normal(size=(50, 2))
         ({"random_state": "seed"}, _X, _X, "random_state"),
         ({"loss_options": {"bogus": 1}}, _X, _X, "loss_options"),
         ({"loss": "monge-ampere"}, _X, None, "source_log_density"),
-        ({}, lambda n: np.ones((n + 1, 2)), _X, "returned"),
+        ({}, lambda n: np.random.default_rng(0).normal(size=(n + 1, 2)), _X, "returned"),
         ({}, _X, lambda n: np.ones((n, 3)), "must have 2 columns"),
     ],
 )
@@ -552,3 +552,28 @@ def test_a_fit_that_ends_worse_than_it_started_keeps_the_start_and_says_so():
     assert tmap.stop_reason_ == "diverged"
     start = BrenierMap(max_iter=1, lr=1e-6, random_state=0).fit(x, y)  # one step of 1e-6
     torch.testing.assert_close(tmap.transform(x), start.transform(x), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "X, Y, match",
+    [
+        (np.ones((50, 2)), _X, "X has no variance .* source with a density"),
+        (_X, np.full((40, 2), 3.0), r"constant map x -> Y\[0\]"),
+        (np.c_[_X[:, :1], np.zeros(len(_X))], _X, "X is flat in 1 of the 2 directions"),
+    ],
+    ids=["constant source", "constant target", "flat source"],
+)
+def test_degenerate_sources_and_targets_are_refused_with_the_answer(X, Y, match):
+    with pytest.raises(ValueError, match=match):
+        BrenierMap(max_iter=1).fit(X, Y)
+    with pytest.raises(ValueError, match=match):  # samplers too: their reference draw
+        BrenierMap(max_iter=1).fit(
+            lambda n: X[np.arange(n) % len(X)], lambda n: Y[np.arange(n) % len(Y)]
+        )
+
+
+def test_few_samples_in_many_dimensions_are_not_called_flat():
+    g = np.random.default_rng(0)
+    x, y = g.normal(size=(10, 50)), g.normal(size=(10, 50))
+    with pytest.warns(UserWarning, match="10 samples in 50 dimensions"):
+        BrenierMap(max_iter=2, random_state=0).fit(x, y)
