@@ -61,14 +61,19 @@ def _read_array(path: str, key: str | None = None, stream: bool = False) -> np.n
 
 
 def _read_numpy(p: Path, key: str | None, stream: bool = False) -> np.ndarray:
-    """A ``.npy`` array (``stream``: memory-mapped), or an array of a ``.npz`` file (``key``,
-    default the first)."""
+    """A ``.npy`` array (``stream``: memory-mapped), or an array of a ``.npz`` file (``key``;
+    without one, the file's only array: several are refused, never chosen silently)."""
     if p.suffix.lower() == ".npy":
         return np.load(p, allow_pickle=False, mmap_mode="r" if stream else None)
     with np.load(p, allow_pickle=False) as data:
         if key is None:
             if not data.files:
                 raise ValueError(f"{p} holds no array.")
+            if len(data.files) > 1:
+                raise ValueError(
+                    f"{p} holds {len(data.files)} arrays ({', '.join(data.files)}); say which "
+                    "with --key NAME."
+                )
             key = data.files[0]
         if key not in data.files:
             raise ValueError(f"{p} has no array {key!r}; it holds {data.files}.")

@@ -181,3 +181,13 @@ def test_fit_killed_and_resumed_ends_with_the_uninterrupted_map(tmp_path):
     pts = np.load(x)[:500].astype(np.float32)
     np.testing.assert_array_equal(resumed.transform(pts), full.transform(pts))
     assert resumed.history_["loss"] == full.history_["loss"]
+
+
+def test_an_npz_of_several_arrays_needs_a_key(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "x.npz", train=rng.normal(size=(60, 2)), test=rng.normal(size=(9, 2)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(60, 2)))
+    args = ["fit", str(tmp_path / "x.npz"), str(tmp_path / "y.npy"), "-o", str(tmp_path / "m.pt")]
+    assert main(args) == 2
+    assert "holds 2 arrays (train, test); say which with --key NAME" in capsys.readouterr().err
+    assert main([*args, "--key", "train", "--max-iter", "2"]) == 0
