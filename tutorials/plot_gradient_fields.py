@@ -75,11 +75,11 @@ for name, net in models.items():
         n_train=min(100_000, 50 * steps),  # the paper's 100,000 at its budget
         n_val=10_000,
         batch_size=1000,
-        n_steps=steps,
+        max_iter=steps,
         lr=5e-3,
         keep_best=True,
-        eval_every=50,
-        generator=torch.Generator().manual_seed(0),
+        validation_interval=50,
+        random_state=0,
     )
     print(
         f"{name}: best validation {results[name].val_db:.1f} dB at step "
@@ -94,7 +94,7 @@ for name, net in models.items():
 g = torch.Generator().manual_seed(0)
 x_val, x_fit = target.sample(10_000, generator=g), target.sample(10_000, generator=g)
 for name, net in models.items():
-    polish = refine_lbfgs(net, target, x_fit, max_evals=args.lbfgs_evals, x_val=x_val)
+    polish = refine_lbfgs(net, target, x_fit, max_fun=args.lbfgs_evals, x_val=x_val)
     print(
         f"{name}: validation {results[name].val_db:.1f} dB after Adam, {polish.val_db:.1f} dB "
         f"after {polish.n_steps} L-BFGS evaluations ({polish.wall_time_s:.1f} s)"

@@ -63,8 +63,8 @@ sel = select_lr(
     lambda: make_hamiltonian_model("gradnet-m", 2, budget=budget, num_modules=4),
     data,
     lrs=(1e-3, 3e-3, 1e-2),
-    n_steps=max(args.steps // 3, 20),
-    eval_every=max(args.steps // 30, 1),
+    max_iter=max(args.steps // 3, 20),
+    validation_interval=max(args.steps // 30, 1),
 )
 print("GradNet-M lr:", sel.lr, "validation dB:", [round(db, 1) for db in sel.val_db])
 
@@ -76,10 +76,10 @@ fits = fit_dynamics_models(
     data.train_derivatives,
     data.test_states,
     data.test_derivatives,
-    n_steps=args.steps,
+    max_iter=args.steps,
     lr={"HNN": 1e-3, "GradNet-M": sel.lr},
-    eval_every=max(args.steps // 10, 1),
-    generator=torch.Generator().manual_seed(0),
+    validation_interval=max(args.steps // 10, 1),
+    random_state=0,
 )
 for name, res in fits.items():
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -27,14 +28,25 @@ def test_checkerboard_lies_on_the_odd_cells():
     assert bool((parity == 1).all()) and float(x.abs().max()) <= 2.0
 
 
-def test_demo_quick(tmp_path, capsys):
+def test_a_demo_that_has_not_learned_its_target_says_so_and_fails(tmp_path, capsys):
+    """Five steps cannot turn a Gaussian into moons: the figure and the map are written, and the
+    demo says that the map is not the target's, with exit status 3."""
     rc = main(["demo", "--quick", "--max-iter", "5", "--out", str(tmp_path)])
-    assert rc == 0
-    out = capsys.readouterr().out
-    assert "W2^2" in out and "steps" in out
+    assert rc == 3
+    captured = capsys.readouterr()
+    assert "closed" in captured.out and "of the gap" in captured.out and "5 steps" in captured.out
+    assert "has not learned 'moons'" in captured.err and "--max-iter" in captured.err
     png = tmp_path / "demo.png"
     assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
     assert BrenierMap.load(tmp_path / "demo_map.pt").n_features_in_ == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("target", ["moons", "ring", "checkerboard", "banana"])
+def test_the_quick_demo_learns_every_built_in_target(tmp_path, capsys, target):
+    assert main(["demo", "--quick", "--target", target, "--out", str(tmp_path)]) == 0
+    closed = re.search(r"closed (\d+)% of the gap", capsys.readouterr().out)
+    assert closed and int(closed[1]) >= 50
 
 
 @pytest.mark.parametrize("ext", [".npy", ".csv", ".npz"])
