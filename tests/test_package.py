@@ -14,10 +14,18 @@ from ot_gradnets.cli import build_parser, main
 
 def test_version_is_exposed_and_matches_the_cli(capsys):
     assert isinstance(ot_gradnets.__version__, str) and ot_gradnets.__version__.count(".") == 2
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--version"])
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == ot_gradnets.__version__
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own, after other flags
+        main(["--debug", "--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == ot_gradnets.__version__
+
+
+def test_version_answers_without_importing_torch():
+    code = "import sys; from ot_gradnets.cli import main; main(['--version']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [ot_gradnets.__version__, "False"]
 
 
 def test_cli_without_command_prints_help_and_fails(capsys):

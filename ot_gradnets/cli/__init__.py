@@ -46,7 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ot-gradnets`` console script; returns the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:  # before the sub-commands import torch: instant
+        print(ot_gradnets.__version__)
+        return 0
+    try:
+        parser = build_parser()  # imports torch, POT and scikit-learn: seconds
+    except KeyboardInterrupt:  # Ctrl-C while importing: no traceback
+        print("ot-gradnets: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

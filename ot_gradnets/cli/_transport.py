@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import warnings
@@ -369,6 +370,14 @@ def _demo_figure(tmap: Any, x: torch.Tensor, y: torch.Tensor, path: Path, args: 
     plt.close(fig)
 
 
+def _name_files(message: str, source: str, target: str) -> str:
+    """``message`` with the estimator's ``X`` and ``Y`` named as the files they came from
+    (``Y[0]``, a row, is left alone)."""
+    names = {"X": f"the source ({source})", "Y": f"the target ({target})"}
+    out = re.sub(r"\b([XY])\b(?!\[)", lambda m: names[m[1]], message)
+    return out[0].upper() + out[1:] if out else out
+
+
 def _check_output(output: str, *inputs: str) -> None:
     """Before any work: refuse an output path that is one of the inputs (it would be
     overwritten), a folder or a special file, or that cannot be written (its folder is
@@ -403,7 +412,10 @@ def fit(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         # the outcome is reported below, once, with the exit status
         warnings.filterwarnings("ignore", message="BrenierMap (recovered|diverged)")
-        tmap.fit(x, y, resume=args.resume)
+        try:
+            tmap.fit(x, y, resume=args.resume)
+        except ValueError as err:  # the estimator's X and Y are the user's files here
+            raise ValueError(_name_files(str(err), args.source, args.target)) from None
     main_rank = is_main()
     leave()  # training is over: the ranks part before rank 0 saves
     if not main_rank:
@@ -498,7 +510,9 @@ def _register_demo_and_fit(sub: Any) -> None:
     )
     p.add_argument("--source", default="gaussian", choices=sorted(DEMO_DISTRIBUTIONS))
     p.add_argument("--target", default="moons", choices=sorted(DEMO_DISTRIBUTIONS))
-    p.add_argument("--quick", action="store_true", help="a small run (about 15 s: 2,000 samples, 1,000 steps)")
+    p.add_argument(
+        "--quick", action="store_true", help="a small run (about 15 s: 2,000 samples, 1,000 steps)"
+    )
     p.add_argument("--out", default="out/demo", help="output folder")
     _add_training_args(p)
     p.set_defaults(func=with_threads(demo))

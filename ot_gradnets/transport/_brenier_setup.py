@@ -142,7 +142,12 @@ def _source(
     data: Any, name: str, dim: int | None, dtype: torch.dtype | None, device: Any
 ) -> tuple[SampleSource, Tensor]:
     """A source for ``data`` with its reference sample: streamed (memory-mapped ``.npy``, a path,
-    a dataset; the reference is its first rows) or held (samples, samplers)."""
+    a dataset; the reference is its first rows) or held (samples, samplers). Half-precision
+    tensors (float16, bfloat16) train in float32: the Newton solves of the conjugates need it,
+    and CPU linear algebra has no half-precision kernels; the fitted map still returns the
+    caller's dtype."""
+    if dtype is None and isinstance(data, Tensor) and data.dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32
     if is_streamed(data):
         stream = open_stream(data, name, dim, dtype, device)
         return stream, stream.head(REFERENCE_ROWS)

@@ -577,3 +577,13 @@ def test_few_samples_in_many_dimensions_are_not_called_flat():
     x, y = g.normal(size=(10, 50)), g.normal(size=(10, 50))
     with pytest.warns(UserWarning, match="10 samples in 50 dimensions"):
         BrenierMap(max_iter=2, random_state=0).fit(x, y)
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_half_precision_tensors_train_in_float32_and_get_their_dtype_back(half):
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0)).to(half)
+    tmap = BrenierMap(max_iter=3, random_state=0).fit(x, 2 * x + 1)
+    assert next(tmap.network_.parameters()).dtype == torch.float32
+    assert tmap.transform(x).dtype == half and tmap.inverse_transform(x[:5]).dtype == half
+    with pytest.raises(ValueError, match="lower precisions cannot carry the Newton solves"):
+        BrenierMap(max_iter=3, dtype=torch.float16).fit(x, x)

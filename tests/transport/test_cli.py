@@ -203,3 +203,20 @@ def test_an_npz_of_several_arrays_needs_a_key(tmp_path, capsys):
     assert main(args) == 2
     assert "holds 2 arrays (train, test); say which with --key NAME" in capsys.readouterr().err
     assert main([*args, "--key", "train", "--max-iter", "2"]) == 0
+
+
+def test_fit_errors_name_the_files_not_the_estimators_arguments(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "pts.npy", rng.normal(size=(50, 2)))
+    np.save(tmp_path / "one.npy", np.ones((50, 2)))
+    args = [
+        "fit",
+        str(tmp_path / "one.npy"),
+        str(tmp_path / "pts.npy"),
+        "-o",
+        str(tmp_path / "m.pt"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"The source ({tmp_path / 'one.npy'}) has no variance" in err
+    assert f"while the target ({tmp_path / 'pts.npy'}) has" in err
