@@ -222,7 +222,7 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "verbose": args.verbose or sys.stderr.isatty(),
         "threads": args.threads,
     }
-    names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth")
+    names = ("max_iter", "time_limit", "batch_size", "lr", "network", "width", "depth", "device")
     for name in (
         *names,
         "validation_fraction",
@@ -237,14 +237,39 @@ def _estimator_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
-    from ot_gradnets.transport import LOSSES
+    import inspect
+
+    from ot_gradnets.transport import LOSSES, BrenierMap
+
+    # the estimator's own defaults, shown in --help (the options default to None: "the
+    # estimator's", so that a later change of a default reaches the command line)
+    default = {
+        name: param.default
+        for name, param in inspect.signature(BrenierMap.__init__).parameters.items()
+    }
+
+    def shown(name: str, text: str) -> str:
+        value = default[name]
+        return (
+            f"{text} (default {value:,})" if isinstance(value, int) else f"{text} (default {value})"
+        )
 
     sample_losses = sorted(name for name, cls in LOSSES.items() if cls.needs_target_samples)
-    p.add_argument("--loss", default="dual", choices=sample_losses, help="training loss")
+    p.add_argument(
+        "--loss", default="dual", choices=sample_losses, help="training loss (default dual)"
+    )
     p.add_argument("--network", default=None, help="mgradnet-m (default) or mgradnet-c")
-    p.add_argument("--width", type=int, default=None, help="hidden width")
-    p.add_argument("--depth", type=int, default=None, help="modules / layers")
-    p.add_argument("--max-iter", type=int, default=None, help="most optimisation steps")
+    p.add_argument("--width", type=int, default=None, help=shown("width", "hidden width"))
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help="modules (mgradnet-m) or layers (mgradnet-c) (default: 8 modules up to 8 "
+        "dimensions, else 4; 4 layers)",
+    )
+    p.add_argument(
+        "--max-iter", type=int, default=None, help=shown("max_iter", "most optimisation steps")
+    )
     p.add_argument(
         "--time-limit",
         type=float,
@@ -252,8 +277,20 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
         help="training budget in seconds (default none: --max-iter steps; with a limit the "
         "learning-rate schedule follows the clock, so seeded runs differ)",
     )
-    p.add_argument("--batch-size", type=int, default=None, help="samples per step")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help=shown("batch_size", "samples per step")
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate (default auto: 0.03 min(1, sqrt(8 / d)))",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="train on this device, e.g. cuda or cuda:1 (default: the CPU)",
+    )
     p.add_argument(
         "--validation-fraction",
         type=float,
@@ -453,7 +490,7 @@ def transform(args: argparse.Namespace) -> int:
     from ot_gradnets.transport import BrenierMap
 
     _check_output(args.output, args.map, args.input)
-    tmap = BrenierMap.load(args.map)
+    tmap = BrenierMap.load(args.map, device=args.device)
     # a .npy file is memory-mapped: the map reads it chunk by chunk, in the map's dtype
     x = _read_array(args.input, args.key, stream=True)
     tmap.set_params(threads=args.threads)
@@ -576,6 +613,7 @@ def _register_transform(sub: Any) -> None:
         action="store_true",
         help="with --inverse: exit 0 even if some points did not converge (their rows are NaN)",
     )
+    p.add_argument("--device", default=None, help="run the map on this device (default: CPU)")
     add_threads_argument(p)
     p.set_defaults(func=transform)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
@@ -33,7 +33,7 @@ from ot_gradnets.transport._brenier_setup import (
     make_generator,
     make_sources_and_loss,
 )
-from ot_gradnets.transport._fitted import _FittedMap
+from ot_gradnets.transport._fitted import _FittedMap, feature_names
 from ot_gradnets.transport._gaussian import gaussian_map, gaussian_map_from_moments
 from ot_gradnets.transport._persistence import (
     data_digest,
@@ -97,7 +97,7 @@ def _ended_worse(losses: list[float], window: int = 100) -> str | None:
     return None
 
 
-class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
+class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     r"""Optimal transport (Brenier) map between two distributions, learned from samples.
 
     Fits a monotone gradient network :math:`T = \nabla F` (:math:`F` convex) so that
@@ -183,6 +183,9 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
             :class:`~ot_gradnets.core.StandardizedGradient` around the trained network (its
             ``inner``), which works on the standardised data.
         n_features_in_: the dimension :math:`d`.
+        feature_names_in_: the column names of ``X`` when it has string column names (a
+            DataFrame); the map's outputs have the same names
+            (:meth:`get_feature_names_out`, which :meth:`set_output` uses).
         history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start; the
             loss in standardised units with ``standardize``), with ``validation_fraction``
             also ``"val_step"`` and ``"val_score"`` (the shared
@@ -450,6 +453,11 @@ class BrenierMap(_FittedMap, TransformerMixin, BaseEstimator):
                 net, std.source_mean, std.target_mean, std.scale, std.basis
             )
         self.n_features_in_ = dim
+        names = feature_names(X)
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)  # an earlier fit's
+        else:
+            self.feature_names_in_ = names
         self.loss_fn_ = loss_fn
         loss_fn.start(net, source, target, gen)
         # the guard's yardstick: source samples, whose images should have the target's scale

@@ -31,7 +31,7 @@ from ot_gradnets.core import GradientSum, StandardizedGradient
 from ot_gradnets.transport._conjugate import solve_conjugate
 from ot_gradnets.transport._samples import output_like
 
-__all__ = ["_FittedMap"]
+__all__ = ["_FittedMap", "feature_names"]
 
 
 class _FittedMap:
@@ -41,6 +41,12 @@ class _FittedMap:
 
     def _input(self, X: Any, name: str = "X") -> Tensor:
         check_is_fitted(self, "network_")
+        fitted, given = getattr(self, "feature_names_in_", None), feature_names(X)
+        if fitted is not None and given is not None and list(given) != list(fitted):
+            raise ValueError(
+                f"{name} has the columns {list(given)}, but the map was fitted on "
+                f"{list(fitted)}; give the columns in the fitted order."
+            )
         ref = next(self.network_.parameters())
         return as_samples(X, name, dim=self.n_features_in_, dtype=ref.dtype, device=ref.device)
 
@@ -284,6 +290,30 @@ class _FittedMap:
             total = sum(float(((self.network_(x) - x) ** 2).sum()) for x in chunks)
         return total / n
 
+    def score(self, X: Any, Y: Any) -> float:
+        r"""The semi-dual lower bound of :math:`W_2^2(P, Q)` on samples of both sides: higher is
+        a better map.
+
+        .. math::
+
+            \mathbb{E}|x|^2 + \mathbb{E}|y|^2 - 2\,\big(\mathbb{E}_x F(x) + \mathbb{E}_y
+            F^*(y)\big) \;\le\; W_2^2(P, Q),
+
+        by the Fenchel-Young inequality :math:`F(x) + F^*(y) \ge \langle x, y\rangle`, with
+        equality for Brenier's potential alone. So it ranks fitted maps on held-out samples
+        without a known map, as scikit-learn's model selection expects of ``score``
+        (``GridSearchCV(BrenierMap(), grid).fit(X, Y)``: pass ``Y`` as the second argument).
+        NaN where a conjugate did not converge (see :meth:`inverse_transform`).
+
+        Args:
+            X: source samples ``(n, d)``; Y: target samples ``(m, d)``.
+        """
+        x, y = self._input(X), self._input(Y, "Y")
+        f = torch.as_tensor(self.potential(x))
+        f_star = torch.as_tensor(self.conjugate_potential(y))
+        second = (x * x).sum(-1).mean() + (y * y).sum(-1).mean()
+        return float(second - 2 * (f.mean() + f_star.mean()))
+
     def log_density(self, Y: Any, source_log_density: Callable[[Tensor], Tensor]) -> Any:
         r"""Log-density of the pushforward :math:`T_\# P` at ``Y``, by change of variables.
 
@@ -317,3 +347,13 @@ class _FittedMap:
 def _mapped(X: Any) -> bool:
     """Whether ``X`` is a read-only 2-D array with rows (a memory map, read chunk by chunk)."""
     return isinstance(X, np.ndarray) and not X.flags.writeable and X.ndim == 2 and len(X) > 0
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """The column names of ``X`` as an object array when they are all strings (a DataFrame's),
+    else ``None``, as scikit-learn reads them."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    return names if len(names) and all(isinstance(n, str) for n in names) else None

@@ -220,3 +220,22 @@ def test_fit_errors_name_the_files_not_the_estimators_arguments(tmp_path, capsys
     err = capsys.readouterr().err
     assert f"The source ({tmp_path / 'one.npy'}) has no variance" in err
     assert f"while the target ({tmp_path / 'pts.npy'}) has" in err
+
+
+def test_device_option_and_defaults_in_help(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(80, 2)))
+    np.save(tmp_path / "y.npy", 2 * rng.normal(size=(80, 2)))
+    fit = ["fit", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "-o", str(tmp_path / "m.pt")]
+    assert main([*fit, "--max-iter", "2", "--device", "cpu"]) == 0
+    out = ["transform", str(tmp_path / "m.pt"), str(tmp_path / "x.npy"), "-o"]
+    assert main([*out, str(tmp_path / "t.npy"), "--device", "cpu"]) == 0
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main([*fit, "--max-iter", "2", "--device", "cuda"]) == 2
+        assert "no cuda device" in capsys.readouterr().err
+    text = build_parser().parse_args(["fit", "a", "b", "-o", "c"])  # parses
+    assert text.device is None
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["fit"]
+    help_text = " ".join(sub.format_help().split())
+    assert "(default 3,000)" in help_text and "(default 512)" in help_text

@@ -89,3 +89,61 @@ def test_a_float32_tensor_that_requires_grad_keeps_its_dtype(tmap):
     assert out.dtype == torch.float32 and out.requires_grad
     out.sum().backward()
     assert z.grad is not None and torch.isfinite(z.grad).all()
+
+
+class _Frame:
+    """A DataFrame's interface as scikit-learn reads it (``columns``, ``__array__``), so that the
+    tests need no pandas."""
+
+    def __init__(self, values: np.ndarray, columns: list[str]) -> None:
+        self.values, self.columns = values, columns
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+
+def _linear_pair(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    return x, x @ np.array([[2.0, 0.3], [0.3, 1.0]]) + 1.0
+
+
+def test_feature_names_follow_the_columns_and_set_output_works():
+    x, y = _linear_pair()
+    tm = BrenierMap(max_iter=5, random_state=0).fit(_Frame(x, ["a", "b"]), y)
+    assert list(tm.feature_names_in_) == ["a", "b"]
+    assert list(tm.get_feature_names_out()) == ["a", "b"]
+    assert tm.set_output(transform="default") is tm
+    with pytest.raises(ValueError, match=r"columns \['b', 'a'\], but the map was fitted on"):
+        tm.transform(_Frame(x, ["b", "a"]))
+    assert not hasattr(BrenierMap(max_iter=5).fit(x, y), "feature_names_in_")
+    assert list(BrenierMap(max_iter=5).fit(x, y).get_feature_names_out()) == ["x0", "x1"]
+
+
+def test_score_is_the_semi_dual_lower_bound_of_w2():
+    """score = E|x|^2 + E|y|^2 - 2 (E F + E F*) <= W2^2, with equality for Brenier's potential:
+    for a linear pair the linear start is already the optimum, and the bound is W2^2."""
+    from ot_gradnets.transport import gaussian_map
+
+    x, y = _linear_pair(2000)
+    a, b = gaussian_map(torch.as_tensor(x), torch.as_tensor(y))
+    w2 = float(((torch.as_tensor(x) @ a + b - torch.as_tensor(x)) ** 2).sum(-1).mean())
+    tm = BrenierMap(max_iter=50, random_state=0).fit(x, y)
+    assert tm.score(x, y) == pytest.approx(w2, rel=1e-2)
+    assert BrenierMap(max_iter=1, random_state=0).fit(x, y).score(x, y) <= w2 + 1e-9
+
+
+def test_grid_search_uses_score_without_a_scoring_argument():
+    from sklearn.model_selection import GridSearchCV
+
+    x, y = _linear_pair(300)
+    search = GridSearchCV(BrenierMap(max_iter=10, random_state=0), {"lr": [1e-3, 3e-2]}, cv=2)
+    search.fit(x, y)
+    assert search.best_params_["lr"] in (1e-3, 3e-2) and np.isfinite(search.best_score_)
