@@ -33,9 +33,9 @@ def trial(scheme: str, t: int) -> float:
         x_val = target.sample(p["n_val"], generator=gen)
         x_train = target.sample(p["n_train"], generator=gen)
         model = build_model("gradnet-c", 2, "paper", seed=t)
-        fit_field(model, target, n_steps=p["n_steps"], batch_size=p["batch_size"], lr=p["lr"],
-                  x_train=x_train, x_val=x_val, generator=gen, keep_best=p["keep_best"],
-                  eval_every=p["eval_every"])  # fmt: skip
+        fit_field(model, target, max_iter=p["max_iter"], batch_size=p["batch_size"], lr=p["lr"],
+                  x_train=x_train, x_val=x_val, random_state=gen, keep_best=p["keep_best"],
+                  validation_interval=p["validation_interval"])  # fmt: skip
     model.eval()
     return field_error_db(model, target, target.grid(100))
 

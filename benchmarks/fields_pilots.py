@@ -35,7 +35,7 @@ from dataclasses import replace
 import torch
 
 from ot_gradnets.bench.fields import INIT_POINTS, RECIPES, Recipe, build_model, fit_paper_2d
-from ot_gradnets.core.fields import PROTOCOLS, fit_affine, fit_field, make_target
+from ot_gradnets.core.fields import PROTOCOLS, field_error_db, fit_affine, fit_field, make_target
 
 
 def affine_start(model: torch.nn.Module, target, n_samples: int, seed: int) -> None:
@@ -79,20 +79,28 @@ def run_polymax(a: argparse.Namespace) -> None:
         affine_start(model, t, a.affine, a.seed)
     x_val = t.sample(10_000, torch.Generator().manual_seed(10_000 + a.dim)).to(a.device)
     t0 = time.time()
+    every = max(1, a.steps // 5)
+
+    def progress(net: torch.nn.Module, step: int, loss: float) -> None:
+        """The validation dB after every ``every`` steps (those fit_field scores too)."""
+        if (step + 1) % every == 0:
+            net.eval()
+            val_db = field_error_db(net, t, x_val)
+            net.train()
+            _emit(step=step + 1, val_db=round(val_db, 3), s=round(time.time() - t0, 1))
+
     res = fit_field(
         model,
         t,
-        n_steps=a.steps,
+        max_iter=a.steps,
         batch_size=a.batch,
         lr=a.lr,
         schedule=a.schedule,
         betas=(0.9, a.beta2),
         x_val=x_val,
-        eval_every=max(1, a.steps // 5),
-        generator=torch.Generator(device=a.device).manual_seed(a.seed),
-        callback=lambda step, _, v: _emit(
-            step=step, val_db=round(v, 3), s=round(time.time() - t0, 1)
-        ),
+        validation_interval=every,
+        random_state=torch.Generator(device=a.device).manual_seed(a.seed),
+        callback=progress,
     )
     _emit(
         **vars(a),
@@ -114,7 +122,7 @@ def run_paper_2d(a: argparse.Namespace) -> None:
         schedule=a.schedule,
     )
     # the authors' 2-D settings (the rate comes from the pilot's arguments or the recipe)
-    protocol = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"} | {"n_steps": a.steps}
+    protocol = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"} | {"max_iter": a.steps}
     vals = []
     for trial in map(int, a.trials.split(",")):
         if a.lbfgs_fraction > 0:  # the `ours` recipe's two stages, with this L-BFGS share

@@ -83,10 +83,10 @@ def main() -> None:
     tic = time.perf_counter()
     fits = fit_dynamics_models(
         models, data.train_states, data.train_derivatives, data.test_states,
-        data.test_derivatives, n_steps=10_000, batch_size=200, eval_every=1000,
+        data.test_derivatives, max_iter=10_000, batch_size=200, validation_interval=1000,
         lr={"radial, span": 1e-2, "radial, all directions": 1e-2, "hnn": 1e-3},
         schedule={"radial, span": "cosine", "radial, all directions": "cosine", "hnn": "constant"},
-        generator=torch.Generator().manual_seed(0),
+        random_state=0,
     )  # fmt: skip
     s0 = data.test_trajectories[:16, 0].double()
     t = torch.linspace(0.0, 200.0, 201, dtype=torch.float64)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ot_gradnets._distributed import broadcast_object
+
 
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int, raising ``ValueError`` unless it is a positive integer."""
@@ -31,6 +33,66 @@ def check_nonnegative_float(value: Any, name: str) -> float:
     if not np.isfinite(out) or out < 0:
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
     return out
+
+
+def _on(generator: torch.Generator, device: torch.device) -> bool:
+    """Whether ``generator`` draws on ``device`` (a device without an index matches any)."""
+    here = generator.device
+    return here.type == device.type and (device.index is None or here.index in (None, device.index))
+
+
+def make_generator(random_state: Any, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator a fit draws from, on ``device``, from a ``random_state`` argument.
+
+    ``random_state`` is a ``torch.Generator`` on ``device`` (returned itself, so the caller's
+    generator advances), a generator on another device (one draw of it seeds a new one on
+    ``device``), an int (``torch.Generator(device).manual_seed(random_state)``: on the CPU
+    exactly ``torch.Generator().manual_seed(random_state)``) or ``None`` (a freshly seeded one;
+    in a process group every rank gets rank 0's seed).
+
+    Raises:
+        ValueError: for anything else (a bool or a float included).
+
+    Example:
+        >>> a, b = make_generator(3), torch.Generator().manual_seed(3)
+        >>> torch.equal(torch.rand(2, generator=a), torch.rand(2, generator=b))
+        True
+        >>> make_generator(b) is b
+        True
+    """
+    dev = torch.device(device)
+    if isinstance(random_state, torch.Generator):
+        if _on(random_state, dev):
+            return random_state
+        src = random_state
+        seed = int(torch.randint(2**62, (), generator=src, device=src.device))
+        return torch.Generator(device=dev).manual_seed(seed)
+    gen = torch.Generator(device=dev)
+    if random_state is None:  # in a process group, rank 0's seed for every rank
+        gen.manual_seed(int(broadcast_object(gen.seed())))
+    elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        gen.manual_seed(int(random_state))
+    else:
+        raise ValueError(
+            f"random_state must be an int, a torch.Generator or None, got {random_state!r}."
+        )
+    return gen
+
+
+def make_seed(random_state: Any) -> int:
+    """An int seed from a ``random_state`` argument, for work seeded more than once with the
+    same seed (``torch.manual_seed`` and a data generator, say): an int is itself, a
+    ``torch.Generator`` gives one draw, ``None`` a fresh seed (rank 0's in a process group).
+
+    Example:
+        >>> make_seed(7), make_seed(torch.Generator().manual_seed(0)) == make_seed(
+        ...     torch.Generator().manual_seed(0))
+        (7, True)
+    """
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    gen = make_generator(random_state)
+    return int(torch.randint(2**62, (), generator=gen))
 
 
 def check_last_dim(x: Tensor, dim: int, name: str = "x") -> None:

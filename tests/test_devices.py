@@ -485,10 +485,10 @@ def test_fit_field_on_device(dtype, device):
     # fresh samples from a device generator, fixed training set from a CPU generator, default
     for gen, n_train in ((torch.Generator(device=device).manual_seed(0), None), (cpu_gen(0), 64)):
         res = F.fit_field(
-            net, target, n_steps=4, batch_size=16, n_val=32, n_train=n_train, generator=gen
+            net, target, max_iter=4, batch_size=16, n_val=32, n_train=n_train, random_state=gen
         )
         assert math.isfinite(res.val_db) and res.n_steps == 4
-    res = F.fit_field(net, target, n_steps=2, batch_size=16, n_val=32, keep_best=True)
+    res = F.fit_field(net, target, max_iter=2, batch_size=16, n_val=32, keep_best=True)
     assert math.isfinite(res.val_db)
     for p in res.model.parameters():
         assert p.device == probe.device and p.dtype == dtype
@@ -503,7 +503,7 @@ def test_select_lr_and_fit_affine_on_device(device):
         lambda: MGradNetM(3, width=4, num_modules=2).to(device),
         target,
         lrs=[1e-2, 1e-3],
-        n_steps=3,
+        max_iter=3,
         batch_size=16,
         n_val=32,
     )
@@ -618,10 +618,10 @@ def test_hamiltonian_training_and_metrics_on_device(device):
         data.train_derivatives,
         data.test_states,
         data.test_derivatives,
-        n_steps=4,
+        max_iter=4,
         batch_size=8,
-        eval_every=2,
-        generator=cpu_gen(0),
+        validation_interval=2,
+        random_state=cpu_gen(0),
     )
     assert res.steps == [0, 2, 4] and all(math.isfinite(v) for v in res.test_db)
     x = data.test_states
@@ -647,5 +647,7 @@ def test_hamiltonian_validation_split_and_select_lr_on_device(device):
     def make_model():
         return H.make_hamiltonian_model("gradnet-m", 2, width=8, num_modules=2).to(device)
 
-    sel = H.select_lr(make_model, data, lrs=[1e-3, 1e-2], n_steps=4, batch_size=8, eval_every=2)
+    sel = H.select_lr(
+        make_model, data, lrs=[1e-3, 1e-2], max_iter=4, batch_size=8, validation_interval=2
+    )
     assert sel.lr in (1e-3, 1e-2) and all(math.isfinite(v) for v in sel.val_db)

@@ -136,7 +136,6 @@ def _add_selection_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--validation-fraction",
-        "--val-fraction",  # the earlier spelling
         type=float,
         default=0.2,
         help="fraction of the training trajectories held out to select lr=auto (default 0.2)",

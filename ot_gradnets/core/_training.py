@@ -104,7 +104,14 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 #: Why a run stopped (:attr:`TrainingLoop.stop_reason`).
-STOP_REASONS = ("max_steps", "time_limit", "callback", "no_improvement", "diverged", "interrupted")
+STOP_REASONS = (
+    "max_iter",
+    "time_limit",
+    "callback",
+    "n_iter_no_change",
+    "diverged",
+    "interrupted",
+)
 
 
 class TrainingLoop:
@@ -136,15 +143,18 @@ class TrainingLoop:
     number of processes and machines (``torchrun``).
 
     **Held-out checks.** With ``evaluate`` (``step -> score``, lower is better), the score is
-    taken every ``eval_every`` steps, at the start if ``eval_at_start``, and after the last
-    step. ``keep_best`` restores the weights of the lowest score at the end (a NaN score
-    never wins);
-    ``patience`` stops the run after that many evaluations without a better score.
+    taken every ``validation_interval`` steps, at the start if ``eval_at_start``, and after the
+    last step. ``keep_best`` restores the weights of the lowest score at the end (a NaN score
+    never wins); ``n_iter_no_change`` stops the run after that many evaluations without a better
+    score.
+
+    The keyword names follow scikit-learn's (``max_iter``, ``validation_interval``,
+    ``n_iter_no_change``), as in :class:`~ot_gradnets.transport.BrenierMap`.
 
     Args:
         model: the module to train (its parameters that require gradients).
         loss: ``step -> loss``; the loss of step ``step`` (0-based).
-        max_steps: the most optimiser steps.
+        max_iter: the most optimiser steps.
         lr: base learning rate.
         optimizer: a name in :data:`OPTIMIZERS`.
         optimizer_options: extra keyword arguments of the optimiser (``betas``,
@@ -156,32 +166,34 @@ class TrainingLoop:
         start_time: ``time.perf_counter()`` at which the budget started (default: now), so that
             a trainer's set-up can count against ``time_limit``.
         evaluate: ``step -> held-out score`` (lower is better), or ``None``.
-        eval_every: steps between evaluations (``None``: only at the end).
+        validation_interval: steps between evaluations (``None``: only at the end).
         eval_at_start: also evaluate before the first step (the initial weights are then a
             candidate for ``keep_best``).
         keep_best: end with the weights of the best score.
-        patience: stop after this many evaluations without a better score (``None``: never).
+        n_iter_no_change: stop after this many evaluations without a better score (``None``:
+            never).
         health: ``step -> reason or None``; extra divergence checks after the backward pass.
         check_gradients: also count a non-finite gradient as a divergence (one check per
             parameter tensor and step).
         max_recoveries: divergences to recover from; ``None`` turns the guard off.
         snapshot_every: steps between snapshots of healthy weights.
-        callback: ``(step, loss) -> stop?`` after each step (``step`` 0-based); a true return
-            value stops the run with ``stop_reason = "callback"``.
+        callback: called as ``callback(model, step, loss)`` after each step, with the module
+            being trained, the 0-based index of the step just taken and its loss (a float); a
+            true return value stops the run with ``stop_reason = "callback"``.
         checkpoint: called as ``checkpoint(loop)`` every ``checkpoint_every`` steps and at the
             end (before the final evaluation and the return of the best weights);
             :meth:`state_dict` holds what a resumed run needs.
         checkpoint_every: steps between checkpoints.
         progress: a description to show a tqdm progress bar with, or ``None``. Under a
             ``time_limit`` its total is the number of steps the limit will allow at the pace so
-            far (at most ``max_steps``), so that its ETA is the run's.
+            far (at most ``max_iter``), so that its ETA is the run's.
 
     Attributes:
         step: steps taken.
         history: ``{"loss": [...], "time": [...]}`` per step (seconds since ``start_time``),
             and with ``evaluate`` also ``"val_step"`` and ``"val_score"``.
-        stop_reason: one of ``"max_steps"``, ``"time_limit"``, ``"callback"``,
-            ``"no_improvement"``, ``"diverged"``, ``"interrupted"``.
+        stop_reason: one of ``"max_iter"``, ``"time_limit"``, ``"callback"``,
+            ``"n_iter_no_change"``, ``"diverged"``, ``"interrupted"``.
         recoveries: one line per divergence recovered from (step and reason).
         lr_factor: :math:`\rho`, the guard's learning-rate factor.
         best_score, best_step: the best held-out score and its step (``inf``/0 before any).
@@ -193,10 +205,10 @@ class TrainingLoop:
         >>> from torch import nn
         >>> net = nn.Linear(2, 1)
         >>> x, y = torch.randn(64, 2), torch.randn(64, 1)
-        >>> loop = TrainingLoop(net, lambda step: ((net(x) - y) ** 2).mean(), max_steps=50,
+        >>> loop = TrainingLoop(net, lambda step: ((net(x) - y) ** 2).mean(), max_iter=50,
         ...                     lr=0.1, schedule="cosine").run()
         >>> loop.step, loop.stop_reason
-        (50, 'max_steps')
+        (50, 'max_iter')
     """
 
     def __init__(
@@ -204,7 +216,7 @@ class TrainingLoop:
         model: nn.Module,
         loss: Callable[[int], Tensor],
         *,
-        max_steps: int,
+        max_iter: int,
         lr: float,
         optimizer: str = "adam",
         optimizer_options: dict[str, Any] | None = None,
@@ -214,15 +226,15 @@ class TrainingLoop:
         time_limit: float | None = None,
         start_time: float | None = None,
         evaluate: Callable[[int], float] | None = None,
-        eval_every: int | None = None,
+        validation_interval: int | None = None,
         eval_at_start: bool = False,
         keep_best: bool = False,
-        patience: int | None = None,
+        n_iter_no_change: int | None = None,
         health: Callable[[int], str | None] | None = None,
         check_gradients: bool = False,
         max_recoveries: int | None = 3,
         snapshot_every: int = 100,
-        callback: Callable[[int, float], Any] | None = None,
+        callback: Callable[[nn.Module, int, float], bool | None] | None = None,
         checkpoint: Callable[[TrainingLoop], None] | None = None,
         checkpoint_every: int | None = None,
         progress: str | None = None,
@@ -232,9 +244,9 @@ class TrainingLoop:
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("model has no parameters that require gradients.")
-        if max_steps < 0:
-            raise ValueError(f"max_steps must be non-negative, got {max_steps}.")
-        self.max_steps = int(max_steps)
+        if max_iter < 0:
+            raise ValueError(f"max_iter must be non-negative, got {max_iter}.")
+        self.max_iter = int(max_iter)
         self.lr = float(lr)
         opt_cls = lookup(OPTIMIZERS, optimizer, "optimizer")
         self.optimizer = opt_cls(self.params, lr=self.lr, **(optimizer_options or {}))
@@ -244,10 +256,10 @@ class TrainingLoop:
         self.time_limit = time_limit
         self.start_time = time.perf_counter() if start_time is None else start_time
         self.evaluate = evaluate
-        self.eval_every = eval_every
+        self.validation_interval = validation_interval
         self.eval_at_start = eval_at_start
         self.keep_best = keep_best
-        self.patience = patience
+        self.n_iter_no_change = n_iter_no_change
         self.health = health
         self.check_gradients = check_gradients
         self.max_recoveries = max_recoveries
@@ -261,7 +273,7 @@ class TrainingLoop:
         self.history: dict[str, list[float]] = {"loss": [], "time": []}
         if evaluate is not None:
             self.history["val_step"], self.history["val_score"] = [], []
-        self.stop_reason = "max_steps"
+        self.stop_reason = "max_iter"
         self.recoveries: list[str] = []
         self.lr_factor = 1.0
         self.best_score, self.best_step = math.inf, 0
@@ -279,7 +291,7 @@ class TrainingLoop:
     # ------------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based), by the formula of the module docstring."""
-        progress = step / max(self.max_steps, 1)
+        progress = step / max(self.max_iter, 1)
         if self.time_limit is not None:
             elapsed = time.perf_counter() - self.start_time
             progress = max(progress, elapsed / self.time_limit)
@@ -310,7 +322,8 @@ class TrainingLoop:
         return True
 
     def _evaluate(self) -> bool:
-        """Score the held-out data, keep the best weights; say whether to stop (patience)."""
+        """Score the held-out data, keep the best weights; say whether to stop
+        (``n_iter_no_change``)."""
         assert self.evaluate is not None
         score = float(dist.broadcast_object(float(self.evaluate(self.step))))
         self.history["val_step"].append(self.step)
@@ -323,7 +336,7 @@ class TrainingLoop:
             self._stale += 1
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{self._last_loss:.4g}", score=f"{score:.4g}")
-        return self.patience is not None and self._stale >= self.patience
+        return self.n_iter_no_change is not None and self._stale >= self.n_iter_no_change
 
     # ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -342,11 +355,11 @@ class TrainingLoop:
         if self.progress is not None and self._rank == 0:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.max_steps, desc=self.progress, leave=False)
+            self._bar = tqdm(total=self.max_iter, desc=self.progress, leave=False)
             self._bar.n = self.step
         if self.evaluate is not None and self.eval_at_start and not self.history["val_step"]:
             if self._evaluate():
-                self.stop_reason = "no_improvement"
+                self.stop_reason = "n_iter_no_change"
                 self.finished = True
 
     def advance(self) -> bool:
@@ -354,8 +367,8 @@ class TrainingLoop:
         self.start()
         if self.finished:
             return False
-        if self.step >= self.max_steps:
-            self.stop_reason = "max_steps"
+        if self.step >= self.max_iter:
+            self.stop_reason = "max_iter"
             return False
         reason = self._stop_request()
         if reason is not None:
@@ -405,10 +418,10 @@ class TrainingLoop:
                 rate = (self.step - first_step) / max(now - first_time, 1e-9)
                 left = self.start_time + self.time_limit - now
                 reach = self.step + math.ceil(rate * max(left, 0.0))
-                self._bar.total = max(self.step, min(self.max_steps, reach))
+                self._bar.total = max(self.step, min(self.max_iter, reach))
             self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
             self._bar.update(0)
-        if self.callback is not None and self.callback(step, value):
+        if self.callback is not None and self.callback(self.model, step, value):
             if self._world > 1:  # the ranks stop together, before the next step
                 self._pending_stop = "callback"
             else:
@@ -416,11 +429,11 @@ class TrainingLoop:
                 return False
         if (
             self.evaluate is not None
-            and self.eval_every is not None
-            and self.step % self.eval_every == 0
+            and self.validation_interval is not None
+            and self.step % self.validation_interval == 0
             and self._evaluate()
         ):
-            self.stop_reason = "no_improvement"
+            self.stop_reason = "n_iter_no_change"
             return False
         if self.checkpoint is not None and self.checkpoint_every and self._rank == 0:
             if self.step % self.checkpoint_every == 0:
@@ -504,8 +517,8 @@ class TrainingLoop:
             signal.signal(signal.SIGINT, previous)
 
     def run(self) -> TrainingLoop:
-        """Train until a budget, the callback, the patience, the guard or Ctrl-C stops; return
-        ``self``."""
+        """Train until a budget, the callback, ``n_iter_no_change``, the guard or Ctrl-C stops;
+        return ``self``."""
         self.start()
         try:
             with self._sigint_stops():
@@ -577,5 +590,5 @@ class TrainingLoop:
         self._snapshot = None
         if self.max_recoveries is not None:
             self._take_snapshot()
-        if state.get("stopped") in ("no_improvement", "diverged"):
+        if state.get("stopped") in ("n_iter_no_change", "diverged"):
             self.stop_reason, self.finished = state["stopped"], True

@@ -58,8 +58,6 @@ __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 
 _WARMUP_STEPS = 50
 _MIN_LR_RATIO = 0.01  # the cosine schedule decays to lr / 100
-# the shared loop's stop reasons under the names scikit-learn users know
-_STOP_REASONS = {"max_steps": "max_iter", "no_improvement": "n_iter_no_change"}
 _AUTO_LR = 3e-2
 _AUTO_DEEP_DIM = 8  # depth="auto": 8 modules up to this many fitted dimensions, 4 above
 _FEW_SAMPLES_MU = 0.1  # strong convexity of a named network fitted on fewer samples than dims
@@ -185,7 +183,7 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         n_features_in_: the dimension :math:`d`.
         feature_names_in_: the column names of ``X`` when it has string column names (a
             DataFrame); the map's outputs have the same names
-            (:meth:`get_feature_names_out`, which :meth:`set_output` uses).
+            (``get_feature_names_out``, which ``set_output`` uses).
         history_: ``{"loss": [...], "time": [...]}``, per step (seconds since the start; the
             loss in standardised units with ``standardize``), with ``validation_fraction``
             also ``"val_step"`` and ``"val_score"`` (the shared
@@ -536,13 +534,13 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                     return f"the map's outputs grew to {growth:.3g} times the target's scale"
             return None
 
-        def callback(step: int, value: float) -> bool:
+        def callback(model: nn.Module, step: int, value: float) -> bool:
             return bool(self.callback is not None and self.callback(self, step, value))
 
         loop = TrainingLoop(
             net,
             lambda step: loss_fn.step(net, self.batch_size, gen),
-            max_steps=self.max_iter,
+            max_iter=self.max_iter,
             lr=self._lr(x_probe.shape[1]),
             schedule=self.lr_schedule,
             warmup_steps=max(1, min(_WARMUP_STEPS, self.max_iter // 10)),
@@ -550,10 +548,10 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             time_limit=self.time_limit,
             start_time=start,
             evaluate=None if held_out is None else (lambda _: loss_fn.evaluate(net, *held_out)),
-            eval_every=self.validation_interval,
+            validation_interval=self.validation_interval,
             eval_at_start=True,
             keep_best=True,
-            patience=self.n_iter_no_change,
+            n_iter_no_change=self.n_iter_no_change,
             health=health,
             check_gradients=True,
             max_recoveries=_MAX_RECOVERIES,
@@ -574,7 +572,7 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         initial = copy.deepcopy(net.state_dict()) if loop.step == 0 else None
         loop.run()
         self.n_iter_ = loop.step
-        self.stop_reason_ = _STOP_REASONS.get(loop.stop_reason, loop.stop_reason)
+        self.stop_reason_ = loop.stop_reason
         hint = (
             f"Try a smaller lr (it was {self._lr(x_probe.shape[1]):.3g}), more samples, another "
             "random_state, or standardize=True if it was off."

@@ -1,7 +1,8 @@
 """Set-up of a :class:`~ot_gradnets.transport.BrenierMap` fit, before any training.
 
 :func:`check_params` says why a hyperparameter cannot work before any data are touched,
-:func:`make_generator` turns ``random_state`` into the CPU generator a fit draws from, and
+:func:`make_generator` (shared with the other trainers, from :mod:`ot_gradnets._validation`)
+turns ``random_state`` into the CPU generator a fit draws from, and
 :func:`make_sources_and_loss` validates the data into sample sources and builds the loss. The
 estimator's own module keeps what depends on the fit's state (standardisation, the network, the
 training loop).
@@ -12,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ot_gradnets._distributed import broadcast_object
 from ot_gradnets._threads import resolve_threads
-from ot_gradnets._validation import check_nonnegative_float, check_positive_int
+from ot_gradnets._validation import check_nonnegative_float, check_positive_int, make_generator
 from ot_gradnets.core import MGradNetC, MGradNetM
 from ot_gradnets.transport._losses import LOSSES, TransportLoss, make_loss
 from ot_gradnets.transport._samples import SampleSource, as_source
@@ -113,29 +112,6 @@ def _check_device_and_dtype(device: Any, dtype: Any) -> None:
             f"device={device!r} was asked for, but this machine has no {torch_device.type} "
             "device available to PyTorch; use device=None (follow X) or 'cpu'."
         )
-
-
-def make_generator(random_state: Any) -> torch.Generator:
-    """The CPU generator a fit draws from: ``random_state`` itself (a CPU generator), one
-    seeded from it (an int, or a generator on another device), or a freshly seeded one
-    (``None``)."""
-    if isinstance(random_state, torch.Generator):
-        if random_state.device.type == "cpu":
-            return random_state
-        # Minibatch indices are drawn on the CPU: seed a CPU generator from the given one.
-        src = random_state
-        seed = int(torch.randint(2**62, (), generator=src, device=src.device))
-        return torch.Generator().manual_seed(seed)
-    gen = torch.Generator()
-    if random_state is None:  # in a process group, rank 0's seed for every rank
-        gen.manual_seed(int(broadcast_object(gen.seed())))
-    elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        gen.manual_seed(int(random_state))
-    else:
-        raise ValueError(
-            f"random_state must be an int, a torch.Generator or None, got {random_state!r}."
-        )
-    return gen
 
 
 def _source(

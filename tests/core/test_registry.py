@@ -25,7 +25,7 @@ from ot_gradnets.core import hamiltonian as H
 
 def _loop(**kwargs):
     net = nn.Linear(2, 2)
-    return TrainingLoop(net, lambda step: net.weight.sum(), max_steps=1, lr=0.1, **kwargs)
+    return TrainingLoop(net, lambda step: net.weight.sum(), max_iter=1, lr=0.1, **kwargs)
 
 
 # (what the argument is called, the registry's names, a call with the unknown name "bogus")

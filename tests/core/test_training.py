@@ -34,21 +34,21 @@ def _weights(net: nn.Module) -> list[torch.Tensor]:
 
 
 @given(
-    max_steps=st.integers(1, 500),
+    max_iter=st.integers(1, 500),
     warmup=st.integers(0, 60),
     floor=st.floats(0.0, 0.5),
     step=st.integers(0, 499),
 )
 @settings(max_examples=60, deadline=None)
-def test_lr_matches_the_formula(max_steps: int, warmup: int, floor: float, step: int) -> None:
+def test_lr_matches_the_formula(max_iter: int, warmup: int, floor: float, step: int) -> None:
     net, x, y = _problem()
     loop = TrainingLoop(
-        net, _loss(net, x, y), max_steps=max_steps, lr=0.3, schedule="cosine",
+        net, _loss(net, x, y), max_iter=max_iter, lr=0.3, schedule="cosine",
         warmup_steps=warmup, min_lr_ratio=floor,
     )  # fmt: skip
-    step = min(step, max_steps - 1)
+    step = min(step, max_iter - 1)
     warm = min(1.0, (step + 1) / warmup) if warmup else 1.0
-    cosine = 0.5 * (1 + math.cos(math.pi * step / max_steps))
+    cosine = 0.5 * (1 + math.cos(math.pi * step / max_iter))
     expected = 0.3 * warm * (floor + (1 - floor) * cosine)
     assert loop.lr_at(step) == pytest.approx(expected, rel=1e-12)
     assert loop.lr_at(step) <= 0.3 * (1 + 1e-12)
@@ -57,9 +57,9 @@ def test_lr_matches_the_formula(max_steps: int, warmup: int, floor: float, step:
 def test_registries_raise_with_the_valid_names() -> None:
     net, x, y = _problem()
     with pytest.raises(ValueError, match="choose one of .*'cosine'"):
-        TrainingLoop(net, _loss(net, x, y), max_steps=1, lr=0.1, schedule="cosyne")
+        TrainingLoop(net, _loss(net, x, y), max_iter=1, lr=0.1, schedule="cosyne")
     with pytest.raises(ValueError, match="choose one of .*'adam'"):
-        TrainingLoop(net, _loss(net, x, y), max_steps=1, lr=0.1, optimizer="adamm")
+        TrainingLoop(net, _loss(net, x, y), max_iter=1, lr=0.1, optimizer="adamm")
     assert {"adam", "sgd"} <= set(OPTIMIZERS) and {"constant", "cosine", "wsd"} <= set(SCHEDULES)
 
 
@@ -67,7 +67,7 @@ def test_trains_and_matches_a_hand_written_adam_loop() -> None:
     net, x, y = _problem()
     ref, _, _ = _problem()
     loss = _loss(net, x, y)
-    loop = TrainingLoop(net, loss, max_steps=40, lr=0.05, schedule="cosine").run()
+    loop = TrainingLoop(net, loss, max_iter=40, lr=0.05, schedule="cosine").run()
     opt = torch.optim.Adam(ref.parameters(), lr=0.05)
     ref_loss = _loss(ref, x, y)
     for k in range(40):
@@ -76,7 +76,7 @@ def test_trains_and_matches_a_hand_written_adam_loop() -> None:
         opt.zero_grad()
         ref_loss(k).backward()
         opt.step()
-    assert loop.step == 40 and loop.stop_reason == "max_steps"
+    assert loop.step == 40 and loop.stop_reason == "max_iter"
     for a, b in zip(_weights(net), _weights(ref), strict=True):
         assert torch.equal(a, b)
     assert loop.history["loss"][-1] < loop.history["loss"][0]
@@ -96,12 +96,12 @@ def test_guard_rolls_back_and_halves_the_rate_then_stops() -> None:
 
     seen: list[list[torch.Tensor]] = []
 
-    def callback(step: int, value: float) -> None:
+    def callback(model: nn.Module, step: int, value: float) -> None:
         if step + 1 == 100:
             seen.append(_weights(net))
 
     loop = TrainingLoop(
-        net, loss, max_steps=300, lr=0.05, snapshot_every=50, max_recoveries=3, callback=callback
+        net, loss, max_iter=300, lr=0.05, snapshot_every=50, max_recoveries=3, callback=callback
     ).run()
     assert loop.stop_reason == "diverged"
     assert len(loop.recoveries) == 4 and loop.recoveries[0].startswith("step 25:")
@@ -116,7 +116,7 @@ def test_guard_rolls_back_and_halves_the_rate_then_stops() -> None:
 def test_no_guard_lets_the_caller_see_nan() -> None:
     net, x, y = _problem()
     loop = TrainingLoop(
-        net, lambda k: _loss(net, x, y)(k) * math.nan, max_steps=3, lr=0.1, max_recoveries=None
+        net, lambda k: _loss(net, x, y)(k) * math.nan, max_iter=3, lr=0.1, max_recoveries=None
     ).run()
     assert loop.step == 3 and all(math.isnan(v) for v in loop.history["loss"])
 
@@ -131,10 +131,10 @@ def test_keep_best_restores_the_best_weights_and_patience_stops() -> None:
         return scores.get(step, 9.0)
 
     loop = TrainingLoop(
-        net, _loss(net, x, y), max_steps=100, lr=0.05, evaluate=evaluate, eval_every=10,
-        eval_at_start=True, keep_best=True, patience=3,
+        net, _loss(net, x, y), max_iter=100, lr=0.05, evaluate=evaluate, validation_interval=10,
+        eval_at_start=True, keep_best=True, n_iter_no_change=3,
     ).run()  # fmt: skip
-    assert loop.stop_reason == "no_improvement" and loop.step == 50
+    assert loop.stop_reason == "n_iter_no_change" and loop.step == 50
     assert loop.history["val_step"] == [0, 10, 20, 30, 40, 50]
     assert (loop.best_step, loop.best_score) == (20, 1.0)
     for a, b in zip(_weights(net), at[20], strict=True):
@@ -144,7 +144,7 @@ def test_keep_best_restores_the_best_weights_and_patience_stops() -> None:
 def test_the_final_weights_are_scored_and_nan_scores_never_win() -> None:
     net, x, y = _problem()
     loop = TrainingLoop(
-        net, _loss(net, x, y), max_steps=25, lr=0.05, eval_every=10,
+        net, _loss(net, x, y), max_iter=25, lr=0.05, validation_interval=10,
         evaluate=lambda step: math.nan if step == 10 else float(step),
     ).run()  # fmt: skip
     assert loop.history["val_step"] == [10, 20, 25]
@@ -153,34 +153,40 @@ def test_the_final_weights_are_scored_and_nan_scores_never_win() -> None:
 
 def test_time_limit_and_callback_stop() -> None:
     net, x, y = _problem()
-    loop = TrainingLoop(net, _loss(net, x, y), max_steps=10**6, lr=0.01, time_limit=0.2).run()
+    loop = TrainingLoop(net, _loss(net, x, y), max_iter=10**6, lr=0.01, time_limit=0.2).run()
     assert loop.stop_reason == "time_limit" and 0 < loop.step < 10**6
     net, x, y = _problem()
-    loop = TrainingLoop(
-        net, _loss(net, x, y), max_steps=100, lr=0.01, callback=lambda step, v: step == 6
-    ).run()
+    seen: list[tuple[nn.Module, int, float]] = []
+
+    def callback(model: nn.Module, step: int, loss: float) -> bool:
+        seen.append((model, step, loss))
+        return step == 6
+
+    loop = TrainingLoop(net, _loss(net, x, y), max_iter=100, lr=0.01, callback=callback).run()
     assert loop.stop_reason == "callback" and loop.step == 7
+    assert [s for _, s, _ in seen] == list(range(7)) and all(m is net for m, _, _ in seen)
+    assert [v for _, _, v in seen] == loop.history["loss"]
 
 
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_weights() -> None:
     net, x, y = _problem()
     TrainingLoop(
-        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5
+        net, _loss(net, x, y), max_iter=60, lr=0.05, schedule="cosine", warmup_steps=5
     ).run()
     full = _weights(net)
 
     net, x, y = _problem()
     saved: list[dict] = []
     loop = TrainingLoop(
-        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5,
+        net, _loss(net, x, y), max_iter=60, lr=0.05, schedule="cosine", warmup_steps=5,
         checkpoint=lambda lp: saved.append(lp.state_dict()), checkpoint_every=20,
-        callback=lambda step, v: step == 29,  # "killed" after step 30
+        callback=lambda model, step, v: step == 29,  # "killed" after step 30
     ).run()  # fmt: skip
     assert loop.step == 30 and [s["step"] for s in saved] == [20, 30]
 
     net, x, y = _problem(net_seed=1)  # other weights: all of them come from the checkpoint
     resumed = TrainingLoop(
-        net, _loss(net, x, y), max_steps=60, lr=0.05, schedule="cosine", warmup_steps=5
+        net, _loss(net, x, y), max_iter=60, lr=0.05, schedule="cosine", warmup_steps=5
     )
     resumed.load_state_dict(saved[0])
     resumed.run()
@@ -192,7 +198,7 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_weights() -> None:
 def test_a_model_without_trainable_parameters_is_refused() -> None:
     net = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="no parameters"):
-        TrainingLoop(net, lambda k: net.weight.sum(), max_steps=1, lr=0.1)
+        TrainingLoop(net, lambda k: net.weight.sum(), max_iter=1, lr=0.1)
 
 
 def test_ctrl_c_asks_to_stop_and_a_second_one_aborts() -> None:
@@ -208,7 +214,7 @@ def test_ctrl_c_asks_to_stop_and_a_second_one_aborts() -> None:
         return base(step)
 
     before = signal.getsignal(signal.SIGINT)
-    loop = TrainingLoop(net, loss, max_steps=100, lr=0.01).run()
+    loop = TrainingLoop(net, loss, max_iter=100, lr=0.01).run()
     assert loop.stop_reason == "interrupted" and loop.step == 6  # step 5 finished
     assert signal.getsignal(signal.SIGINT) is before
 
@@ -219,7 +225,7 @@ def test_ctrl_c_asks_to_stop_and_a_second_one_aborts() -> None:
         return base(step)
 
     with pytest.raises(KeyboardInterrupt):
-        TrainingLoop(net, twice, max_steps=100, lr=0.01).run()
+        TrainingLoop(net, twice, max_iter=100, lr=0.01).run()
     assert signal.getsignal(signal.SIGINT) is before
 
 
@@ -235,15 +241,15 @@ def test_field_regression_resumes_to_the_uninterrupted_weights(tmp_path) -> None
         torch.manual_seed(0)
         net = MGradNetC(2, width=8, depth=3)
         fit_field(
-            net, PolyMax(2), n_steps=120, lr=1e-2, n_train=500, batch_size=50, n_val=100,
-            keep_best=True, eval_every=25, generator=torch.Generator().manual_seed(0), **kw,
+            net, PolyMax(2), max_iter=120, lr=1e-2, n_train=500, batch_size=50, n_val=100,
+            keep_best=True, validation_interval=25, random_state=0, **kw,
         )  # fmt: skip
         return _weights(net)
 
     full = run()
     ck = tmp_path / "ck.pt"
 
-    def kill(step: int, loss: float, db: float) -> None:
+    def kill(model: nn.Module, step: int, loss: float) -> None:
         if step == 75:
             raise _Stop
 
@@ -254,7 +260,7 @@ def test_field_regression_resumes_to_the_uninterrupted_weights(tmp_path) -> None
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other settings"):
         torch.manual_seed(0)
-        fit_field(MGradNetC(2, width=8, depth=3), PolyMax(2), n_steps=99, checkpoint=ck,
+        fit_field(MGradNetC(2, width=8, depth=3), PolyMax(2), max_iter=99, checkpoint=ck,
                   resume=True, n_val=100)  # fmt: skip
 
 
@@ -273,7 +279,7 @@ def test_dynamics_fits_resume_to_the_uninterrupted_results(tmp_path) -> None:  #
         models = {"a": make_hamiltonian_model("gradnet-m", 2, budget=150),
                   "b": make_hamiltonian_model("hnn", 2, budget=150)}  # fmt: skip
         res = fit_dynamics_models(
-            models, *args, n_steps=90, eval_every=20, generator=torch.Generator().manual_seed(0),
+            models, *args, max_iter=90, validation_interval=20, random_state=0,
             **kw,
         )  # fmt: skip
         return res, {k: _weights(m) for k, m in models.items()}
@@ -281,7 +287,7 @@ def test_dynamics_fits_resume_to_the_uninterrupted_results(tmp_path) -> None:  #
     full, full_w = run()
     ck = tmp_path / "ck.pt"
 
-    def kill(name: str, step: int, res) -> None:  # noqa: ANN001
+    def kill(models, step: int, losses) -> None:  # noqa: ANN001
         if step == 60:
             raise _Stop
 

@@ -34,9 +34,9 @@ def fit_field_weights(batch_size: int) -> list[torch.Tensor]:
 
     torch.manual_seed(0)
     net = MGradNetC(2, width=8, depth=3).double()
-    fit_field(net, PolyMax(2), n_steps=60, lr=1e-2, n_train=400, batch_size=batch_size,
-              n_val=100, keep_best=True, eval_every=20,
-              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    fit_field(net, PolyMax(2), max_iter=60, lr=1e-2, n_train=400, batch_size=batch_size,
+              n_val=100, keep_best=True, validation_interval=20,
+              random_state=0)  # fmt: skip
     return [p.detach().clone() for p in net.parameters()]
 
 
@@ -49,8 +49,8 @@ def fit_dynamics_weights(batch_size: int) -> list[torch.Tensor]:
     torch.manual_seed(0)
     model = HamiltonianField(GradNetM(2, width=16, num_modules=2)).double()
     s, ds = data.train_states.double(), data.train_derivatives.double()
-    fit_dynamics(model, s, ds, n_steps=60, batch_size=batch_size, lr=1e-2, eval_every=60,
-                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    fit_dynamics(model, s, ds, max_iter=60, batch_size=batch_size, lr=1e-2, validation_interval=60,
+                 random_state=0)  # fmt: skip
     return [p.detach().clone() for p in model.parameters()]
 
 

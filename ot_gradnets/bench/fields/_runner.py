@@ -163,7 +163,8 @@ def _maps_dir(s: _Settings) -> Path:
 def _paper_2d_row(s: _Settings, tname: str, mname: str, recipe: Recipe, trial: int) -> dict:
     if s.quick:
         fit_kw: dict[str, Any] = {"n_train": 2000, "n_val": 500, "batch_size": 100,
-                                  "n_steps": 200, "keep_best": True, "eval_every": 20}  # fmt: skip
+                                  "max_iter": 200, "keep_best": True,
+                                  "validation_interval": 20}  # fmt: skip
         grid_n = 20
     else:  # the authors' settings; the rate is the recipe's
         fit_kw = {k: v for k, v in PROTOCOLS["paper-2d"].items() if k != "lr"}
@@ -200,7 +201,7 @@ def _affine_row(suite: str, s: _Settings, tname: str, dim: int) -> dict:
     target = make_target(tname, dim)
     x_val, x_tests = _eval_sets(tname, dim, s.quick)
     t0 = time.perf_counter()
-    lin = fit_affine(target, 5 * len(x_val), torch.Generator().manual_seed(0))
+    lin = fit_affine(target, 5 * len(x_val), random_state=0)
     dbs = [field_error_db(lin, target, xt) for xt in x_tests]
     return _row(suite, (tname, dim, AFFINE, "closed-form", 0), params=dim * (dim + 1),
                 width="", lr=0.0, schedule="", n_steps=0, best_step=0,
@@ -223,9 +224,9 @@ def _fresh_row(
     def make() -> nn.Module:
         return build_model(mname, dim, recipe, suite=suite, x_init=x_init)
 
-    search = select_lr(make, target, tuple(lrs), seed=trial, x_val=x_val,
+    search = select_lr(make, target, tuple(lrs), random_state=trial, x_val=x_val,
                        schedule=run.schedule, betas=run.betas, verbose=s.verbose,
-                       n_steps=100 if s.quick else 10_000, batch_size=100)  # fmt: skip
+                       max_iter=100 if s.quick else 10_000, batch_size=100)  # fmt: skip
     model = search.best.model.eval()
     dbs = [field_error_db(model, target, xt) for xt in x_tests]
     return _row(suite, (tname, dim, mname, recipe.name, trial),

@@ -280,8 +280,8 @@ def _fit_2d(
     if not run.lbfgs_fraction < 1:
         raise ValueError(f"recipe {run.name!r}: lbfgs_fraction must be below 1.")
     kw = dict(fit_kw)
-    n_steps, batch, n_train, n_val = (
-        kw.pop(k) for k in ("n_steps", "batch_size", "n_train", "n_val")
+    max_iter, batch, n_train, n_val = (
+        kw.pop(k) for k in ("max_iter", "batch_size", "n_train", "n_val")
     )
     gen = torch.Generator().manual_seed(trial)
     # the same draws fit_field would make: validation set first, then the training set
@@ -289,25 +289,25 @@ def _fit_2d(
     x_train = target.sample(n_train, generator=gen)
     model = _init_model(lambda: make(x_init=x_train[:INIT_POINTS]), trial)
     common = {"lr": run.lr_2d, "betas": run.betas, "schedule": run.schedule, "verbose": verbose}
-    data = {"x_train": x_train, "x_val": x_val, "generator": gen}
+    data = {"x_train": x_train, "x_val": x_val, "random_state": gen}
     if run.lbfgs_fraction <= 0:
         return model, fit_field(
-            model, target, n_steps=n_steps, batch_size=batch, **data, **common, **kw
+            model, target, max_iter=max_iter, batch_size=batch, **data, **common, **kw
         )
-    adam_steps = n_steps - round(run.lbfgs_fraction * n_steps)
+    adam_steps = max_iter - round(run.lbfgs_fraction * max_iter)
     first = fit_field(
         model,
         target,
-        n_steps=adam_steps,
+        max_iter=adam_steps,
         batch_size=batch,
         **data,
         **common,
         **kw,
     )
     points = min(run.lbfgs_points, n_train)
-    evals = max(1, (n_steps - adam_steps) * batch // points)
+    evals = max(1, (max_iter - adam_steps) * batch // points)
     second = refine_lbfgs(
-        model, target, x_train[:points], max_evals=evals, x_val=x_val, verbose=verbose
+        model, target, x_train[:points], max_fun=evals, x_val=x_val, verbose=verbose
     )
     improved = second.best_step > 0
     return model, FitResult(
@@ -431,9 +431,11 @@ def fit_paper_2d(
         recipe: a name of :data:`RECIPES` or a :class:`Recipe` (its ``paper-2d`` overrides
             apply, as in :func:`build_model`).
         trial: the trial's seed.
-        protocol: changes to the authors' settings (``n_train``, ``n_val``, ``batch_size``,
-            ``n_steps``, ``keep_best``, ``eval_every``; default 100,000 / 10,000 / 1,000 /
-            20,000 / best-validation checkpoint / every 100 steps); the rate is the recipe's.
+        protocol: changes to the authors' settings, as keywords of
+            :func:`~ot_gradnets.core.fields.fit_field` (``n_train``, ``n_val``, ``batch_size``,
+            ``max_iter``, ``keep_best``, ``validation_interval``; default 100,000 / 10,000 /
+            1,000 / 20,000 / best-validation checkpoint / every 100 steps); the rate is the
+            recipe's.
         verbose: progress bars.
 
     Returns:
@@ -446,7 +448,7 @@ def fit_paper_2d(
 
     Example:
         >>> from ot_gradnets.core.fields import make_target
-        >>> quick = {"n_train": 500, "n_val": 200, "batch_size": 100, "n_steps": 20}
+        >>> quick = {"n_train": 500, "n_val": 200, "batch_size": 100, "max_iter": 20}
         >>> model, res = fit_paper_2d("mgradnet-c", make_target("convex-2d"), "ours",
         ...                           protocol=quick)
         >>> res.schedule, res.n_steps <= 20

@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 
-from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._io import atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets.bench import Column, RowStore, markdown_table, read_rows, run_units
@@ -319,7 +318,6 @@ CURVE_COLUMNS: dict[str, type] = {"system": str, "model": str, "step": int,
                                   "test_db": float}  # fmt: skip
 
 
-@renamed_keywords(val_fraction="validation_fraction")
 def run_benchmark(
     systems: Sequence[str] = ("two-body", "spring-chain"),
     models: Sequence[str | ModelSpec] = ("hnn", "gradnet-m", "mlp"),
@@ -365,9 +363,7 @@ def run_benchmark(
         seed: seed of data, initialisation, minibatches and the validation split.
         lr_grid: candidate learning rates of ``lr=auto`` specs.
         probe_steps: training steps of each learning-rate probe.
-        validation_fraction: fraction of the training trajectories held out by the probes
-            (formerly ``val_fraction``, still accepted for one release with a
-            ``DeprecationWarning``).
+        validation_fraction: fraction of the training trajectories held out by the probes.
         figures: whether to draw the figures (needs matplotlib).
         verbose: progress bars.
         resume: keep the systems that an earlier run with the same models and settings wrote
@@ -427,11 +423,11 @@ def _train_models(
             functools.partial(_build, spec, dim, spec_budget[spec.label], kept),
             data,
             lrs=s.lr_grid,
-            n_steps=s.probe_steps,
+            max_iter=s.probe_steps,
             batch_size=s.batch_size,
-            eval_every=s.eval_every,
+            validation_interval=s.eval_every,
             validation_fraction=s.validation_fraction,
-            seed=s.seed,
+            random_state=s.seed,
             verbose=s.verbose,
             schedule=spec.option("schedule"),
         )
@@ -450,11 +446,11 @@ def _train_models(
         data.train_derivatives,
         data.test_states,
         data.test_derivatives,
-        n_steps=s.n_steps,
+        max_iter=s.n_steps,
         batch_size=s.batch_size,
         lr=lrs,
-        eval_every=s.eval_every,
-        generator=torch.Generator().manual_seed(s.seed),
+        validation_interval=s.eval_every,
+        random_state=s.seed,
         verbose=s.verbose,
         schedule={x.label: x.option("schedule") for x in s.specs},
     )

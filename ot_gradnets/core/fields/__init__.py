@@ -17,13 +17,12 @@ Example:
     >>> from ot_gradnets.core.fields import fit_field, make_target
     >>> target = make_target("convex-2d")
     >>> _ = torch.manual_seed(0)
-    >>> res = fit_field(MGradNetC(2, width=7, depth=4), target, n_steps=100, lr=1e-2,
-    ...                 n_val=500, generator=torch.Generator().manual_seed(0))
+    >>> res = fit_field(MGradNetC(2, width=7, depth=4), target, max_iter=100, lr=1e-2,
+    ...                 n_val=500, random_state=0)
     >>> res.val_db < 5.0
     True
 """
 
-from ot_gradnets._deprecation import deprecated_attributes
 from ot_gradnets.core.fields._fit import (
     PROTOCOLS,
     SCHEDULES,
@@ -68,12 +67,3 @@ __all__ = [
     "select_lr",
     "squared_error",
 ]
-
-# Old names, kept for one release (#13): the Hamiltonian subpackage and the transport package
-# had objects of the same names and other types.
-__getattr__ = deprecated_attributes(
-    __name__,
-    {
-        "LRSearchResult": ("FieldLRSelection", FieldLRSelection),
-    },
-)

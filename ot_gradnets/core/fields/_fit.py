@@ -12,6 +12,10 @@ The loss is the squared Euclidean error :math:`\frac1B\sum_b\|N(x_b) - \nabla F(
 Adam's update is invariant to up to its :math:`\epsilon`. :func:`select_lr` fits one model per
 learning rate from the same initialisation and data and keeps the one with the best
 *validation* error (never the test error). :data:`PROTOCOLS` holds the authors' settings.
+
+The keywords follow scikit-learn's vocabulary, as :class:`~ot_gradnets.transport.BrenierMap`'s:
+``max_iter`` (the step budget), ``validation_interval`` (steps between held-out evaluations),
+``random_state`` (an int or a ``torch.Generator``) and ``callback(model, step, loss)``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from tqdm.auto import tqdm
 
 from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
-from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
+from ot_gradnets._validation import (
+    as_samples,
+    check_nonnegative_float,
+    check_positive_int,
+    make_generator,
+    make_seed,
+)
 from ot_gradnets.core._training import SCHEDULES, TrainingLoop
 from ot_gradnets.core.fields._fit_data import FieldData, attach_checkpoint
 from ot_gradnets.core.fields._metrics import field_error_db, squared_error
@@ -55,20 +65,20 @@ PROTOCOLS: dict[str, dict[str, object]] = {
         "n_train": 100_000,
         "n_val": 10_000,
         "batch_size": 1000,
-        "n_steps": 20_000,
+        "max_iter": 20_000,
         "lr": 5e-3,
         "keep_best": True,
-        "eval_every": 100,
+        "validation_interval": 100,
     },
     # PolyMax: fresh uniform batches of 100, 10,000 steps, Adam (rate chosen by select_lr).
     "polymax": {
         "n_train": None,
         "n_val": 10_000,
         "batch_size": 100,
-        "n_steps": 10_000,
+        "max_iter": 10_000,
         "lr": 1e-3,
         "keep_best": False,
-        "eval_every": None,
+        "validation_interval": None,
     },
 }
 
@@ -83,7 +93,8 @@ class FitResult:
             ``keep_best`` it holds the best-validation weights).
         lr: base learning rate.
         schedule: learning-rate schedule name.
-        n_steps: optimiser steps taken.
+        n_steps: optimiser steps taken (at most ``max_iter``; a record of the run, not a
+            setting).
         best_step: step of the kept weights (``n_steps`` without ``keep_best``).
         val_db: validation error in dB of the kept weights.
         wall_time_s: seconds spent in :func:`fit_field`.
@@ -131,7 +142,7 @@ def fit_field(
     model: nn.Module,
     target: Target,
     *,
-    n_steps: int = 10_000,
+    max_iter: int = 10_000,
     batch_size: int = 100,
     lr: float = 1e-3,
     schedule: str = "constant",
@@ -140,12 +151,12 @@ def fit_field(
     n_val: int = 10_000,
     x_val: Tensor | None = None,
     keep_best: bool = False,
-    eval_every: int | None = None,
+    validation_interval: int | None = None,
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
-    generator: torch.Generator | None = None,
+    random_state: int | torch.Generator | None = None,
     verbose: bool = False,
-    callback: Callable[[int, float, float], None] | None = None,
+    callback: Callable[[nn.Module, int, float], bool | None] | None = None,
     threads: int | str = "auto",
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 1000,
@@ -160,7 +171,7 @@ def fit_field(
         model: the network :math:`N` (any ``nn.Module`` mapping ``(B, d)`` to ``(B, d)``);
             trained in place. Data follow the dtype and device of its parameters.
         target: the true field (a :class:`Target`).
-        n_steps: optimiser steps.
+        max_iter: optimiser steps.
         batch_size: points per step.
         lr: base learning rate of Adam.
         schedule: learning-rate schedule, one of :data:`SCHEDULES` (``"constant"`` is the
@@ -174,22 +185,30 @@ def fit_field(
         n_val: size of the validation set drawn when ``x_val`` is not given.
         x_val: validation points ``(n, d)``; pass the same set to compare runs.
         keep_best: restore the weights of the best validation error seen at the evaluations.
-        eval_every: steps between validation evaluations; default one epoch with ``n_train``,
-            else only at the end.
+        validation_interval: steps between validation evaluations; default one epoch with
+            ``n_train``, else only at the end.
         weight_decay: Adam's L2 penalty.
         betas: Adam's moment decay rates.
-        generator: source of randomness for the data (training and validation points,
-            shuffling); the same generator state and model initialisation give the same run.
+        random_state: source of randomness for the data (validation and training points,
+            shuffling): a ``torch.Generator`` is drawn from on its own device (and advances),
+            an int seeds ``torch.Generator(device).manual_seed(random_state)`` on the model's
+            device (on the CPU exactly ``torch.Generator().manual_seed(random_state)``),
+            ``None`` a freshly seeded one. The same ``random_state`` (an int, or a generator
+            in the same state) and model initialisation give the same run.
         verbose: show a tqdm progress bar with the running loss.
-        callback: called as ``callback(step, train_loss, val_db)`` after each evaluation.
+        callback: called as ``callback(model, step, loss)`` after each step, with the network
+            being trained, the 0-based index of the step just taken and its training loss; a
+            true return value stops training (the final evaluation and ``keep_best`` still
+            apply).
         threads: CPU threads, or ``"auto"`` (one for small steps; see
             :func:`ot_gradnets.resolve_threads`).
         checkpoint: a file to write the training state to every ``checkpoint_every`` steps
             and at the end (atomically), with :class:`~ot_gradnets.core.TrainingLoop`'s state,
-            the generator's and the epoch order.
+            the data generator's and the epoch order.
         checkpoint_every: steps between checkpoints.
-        resume: continue from ``checkpoint`` if it exists; with the same arguments (and a
-            generator in the same initial state) the run ends as an uninterrupted one.
+        resume: continue from ``checkpoint`` if it exists; with the same arguments (and
+            ``random_state`` an int, or a generator in the same initial state) the run ends as
+            an uninterrupted one.
 
     Returns:
         A :class:`FitResult`.
@@ -201,12 +220,11 @@ def fit_field(
         >>> from ot_gradnets.core.fields import PolyMax
         >>> _ = torch.manual_seed(0)
         >>> net = nn.Linear(2, 2)
-        >>> res = fit_field(net, PolyMax(2), n_steps=200, lr=3e-2, n_val=100,
-        ...                 generator=torch.Generator().manual_seed(0))
+        >>> res = fit_field(net, PolyMax(2), max_iter=200, lr=3e-2, n_val=100, random_state=0)
         >>> res.n_steps, res.val_db < -5.0  # predicting zero scores about 0 dB
         (200, True)
     """
-    n_steps = check_positive_int(n_steps, "n_steps")
+    max_iter = check_positive_int(max_iter, "max_iter")
     batch_size = check_positive_int(batch_size, "batch_size")
     lr = check_nonnegative_float(lr, "lr")
     weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
@@ -217,13 +235,15 @@ def fit_field(
     dim = target.dim
     if getattr(model, "dim", dim) != dim:
         raise ValueError(f"model.dim={model.dim} does not match target.dim={dim}.")
-    if generator is None:
-        generator = torch.Generator(device=ref.device)
-        generator.seed()
+    # a generator draws where it is; an int or None seeds one on the model's device
+    if isinstance(random_state, torch.Generator):
+        generator = random_state
+    else:
+        generator = make_generator(random_state, ref.device)
     data = FieldData(target, generator, ref.dtype, ref.device, batch_size)
     x_val = data.validation_set(n_val, x_val)
     data.training_set(n_train, x_train)
-    every = data.eval_interval(eval_every, n_steps)
+    every = data.eval_interval(validation_interval, max_iter)
     history: dict[str, list[float]] = {"step": [], "train_loss": [], "val_db": []}
 
     def loss(step: int) -> Tensor:
@@ -240,8 +260,6 @@ def fit_field(
         history["step"].append(step)
         history["train_loss"].append(train_loss)
         history["val_db"].append(val_db)
-        if callback is not None:
-            callback(step, train_loss, val_db)
         return val_db
 
     was_training = model.training
@@ -249,18 +267,19 @@ def fit_field(
     loop = TrainingLoop(
         model,
         loss,
-        max_steps=n_steps,
+        max_iter=max_iter,
         lr=lr,
         optimizer_options={"weight_decay": weight_decay, "betas": tuple(betas)},
         schedule=schedule,
         evaluate=evaluate,
-        eval_every=every,
+        validation_interval=every,
         keep_best=keep_best,
+        callback=callback,
         progress=f"fit {target.name}" if verbose else None,
     )
     if checkpoint is not None:
         fingerprint = {
-            "settings": repr((n_steps, batch_size, lr, schedule, data.n_train, every, keep_best)),
+            "settings": repr((max_iter, batch_size, lr, schedule, data.n_train, every, keep_best)),
             "data": repr((dim, target.name, tuple(x_val.shape))),
         }
         attach_checkpoint(loop, checkpoint, checkpoint_every, resume, fingerprint, history, data)
@@ -288,9 +307,9 @@ def refine_lbfgs(
     target: Target,
     x_train: Tensor,
     *,
-    max_evals: int,
+    max_fun: int,
     x_val: Tensor,
-    eval_every: int = 50,
+    validation_interval: int = 50,
     history_size: int = 50,
     dtype: torch.dtype | None = torch.float64,
     verbose: bool = False,
@@ -301,17 +320,24 @@ def refine_lbfgs(
     :class:`torch.optim.LBFGS` (strong Wolfe line search), the usual second stage after Adam
     when a small network must fit a smooth field to high precision (Adam's steady-state noise
     sets its floor; a quasi-Newton method on a fixed batch does not have one). The validation
-    error is measured every ``eval_every`` function evaluations and the best weights are kept
-    (the starting weights count), so the result is never worse on ``x_val`` than the input.
+    error is measured every ``validation_interval`` function evaluations and the best weights are
+    kept (the starting weights count), so the result is never worse on ``x_val`` than the input.
+
+    The budget is ``max_fun``, not ``max_iter``, because it counts *function evaluations* (each
+    one a forward and backward pass over ``x_train``), not L-BFGS iterations: an iteration spends
+    one evaluation or several (its strong Wolfe line search), so only a count of evaluations
+    bounds the work. It is scikit-learn's name for the same budget
+    (``MLPRegressor(solver="lbfgs", max_fun=...)``; torch's L-BFGS calls it ``max_eval``).
 
     Args:
         model: the network, trained in place.
         target: the true field.
         x_train: the fixed points ``(n, d)``.
-        max_evals: budget of function-and-gradient evaluations over ``x_train``, never
+        max_fun: budget of function-and-gradient evaluations over ``x_train``, never
             exceeded (a line search that would need more is cut short).
         x_val: validation points ``(m, d)``.
-        eval_every: evaluations between validation checks.
+        validation_interval: function evaluations between validation checks (the unit of
+            ``max_fun``).
         history_size: L-BFGS memory.
         dtype: precision of this stage (float64 by default: the line search needs it near
             -50 dB); the model returns to its own dtype afterwards. ``None`` keeps it.
@@ -328,12 +354,12 @@ def refine_lbfgs(
         >>> g = torch.Generator().manual_seed(0)
         >>> x, x_val = t.sample(500, g), t.sample(200, g)
         >>> before = field_error_db(net, t, x_val)
-        >>> res = refine_lbfgs(net, t, x, max_evals=100, x_val=x_val)
+        >>> res = refine_lbfgs(net, t, x, max_fun=100, x_val=x_val)
         >>> bool(res.val_db < before - 10), net.weight.dtype
         (True, torch.float32)
     """
-    max_evals = check_positive_int(max_evals, "max_evals")
-    eval_every = check_positive_int(eval_every, "eval_every")
+    max_fun = check_positive_int(max_fun, "max_fun")
+    validation_interval = check_positive_int(validation_interval, "validation_interval")
     ref = _reference(model)
     own_dtype, device = ref.dtype, ref.device
     work = dtype or own_dtype
@@ -348,15 +374,15 @@ def refine_lbfgs(
     optimizer = torch.optim.LBFGS(
         model.parameters(),
         lr=1.0,
-        max_iter=eval_every,
-        max_eval=eval_every,
+        max_iter=validation_interval,
+        max_eval=validation_interval,
         history_size=history_size,
         tolerance_grad=0.0,
         tolerance_change=0.0,
         line_search_fn="strong_wolfe",
     )
     evals, best_at, best_db, history = _lbfgs_steps(
-        model, optimizer, (x, y), target_t, xv, max_evals, eval_every, verbose
+        model, optimizer, (x, y), target_t, xv, max_fun, validation_interval, verbose
     )
     model.to(own_dtype)
     model.train(was_training)
@@ -382,15 +408,15 @@ def _lbfgs_steps(
     train: tuple[Tensor, Tensor],
     target: Target,
     x_val: Tensor,
-    max_evals: int,
-    eval_every: int,
+    max_fun: int,
+    validation_interval: int,
     verbose: bool,
 ) -> tuple[int, int, float, dict[str, list[float]]]:
     """Run :func:`refine_lbfgs`'s optimisation and load the best-validation weights.
 
-    Each ``optimizer.step`` spends at most ``eval_every`` evaluations of the squared error on
-    ``train = (x, y)``; the validation error on ``x_val`` is measured after each, and the run
-    stops when ``max_evals`` evaluations are spent or a step makes no progress; ``verbose``
+    Each ``optimizer.step`` spends at most ``validation_interval`` evaluations of the squared
+    error on ``train = (x, y)``; the validation error on ``x_val`` is measured after each, and
+    the run stops when ``max_fun`` evaluations are spent or a step makes no progress; ``verbose``
     shows a progress bar.
 
     Returns:
@@ -402,7 +428,7 @@ def _lbfgs_steps(
 
     def closure() -> Tensor:
         nonlocal evals
-        if evals >= max_evals:  # a line search may ask for more: stop it, never exceed
+        if evals >= max_fun:  # a line search may ask for more: stop it, never exceed
             raise _BudgetSpent
         optimizer.zero_grad(set_to_none=True)
         loss = squared_error(model(x), y)
@@ -414,11 +440,11 @@ def _lbfgs_steps(
     best_db = field_error_db(model, target, x_val)
     best_state, best_at = copy.deepcopy(model.state_dict()), 0
     history: dict[str, list[float]] = {"step": [0], "train_loss": [math.nan], "val_db": [best_db]}
-    bar = tqdm(total=max_evals, disable=not verbose, desc=f"L-BFGS {target.name}", leave=False)
+    bar = tqdm(total=max_fun, disable=not verbose, desc=f"L-BFGS {target.name}", leave=False)
     model.train()
-    while evals < max_evals:
+    while evals < max_fun:
         before = evals
-        optimizer.param_groups[0]["max_eval"] = min(eval_every, max_evals - evals)
+        optimizer.param_groups[0]["max_eval"] = min(validation_interval, max_fun - evals)
         try:
             loss = float(optimizer.step(closure).detach())
         except _BudgetSpent:
@@ -446,7 +472,7 @@ def select_lr(
     target: Target,
     lrs: Sequence[float] = (1e-2, 1e-3, 1e-4),
     *,
-    seed: int = 0,
+    random_state: int | torch.Generator | None = 0,
     verbose: bool = False,
     **fit_kwargs: object,
 ) -> FieldLRSelection:
@@ -454,17 +480,18 @@ def select_lr(
 
     Every candidate starts from the same initialisation (``make_model()`` called under
     ``torch.manual_seed(seed)`` inside :func:`torch.random.fork_rng`, so the global generator is
-    left as it was) and sees the same data (a generator seeded with ``seed``), hence the same
-    validation set: only the learning rate differs. The test set is never looked at.
+    left as it was) and sees the same data (:func:`fit_field` with ``random_state=seed``), hence
+    the same validation set: only the learning rate differs. The test set is never looked at.
 
     Args:
         make_model: builds a fresh model.
         target: the true field.
         lrs: candidate learning rates.
-        seed: seed of the initialisation and of the data.
+        random_state: the ``seed`` of the initialisation and of the data: an int, or a
+            ``torch.Generator`` (one draw of it gives the seed), or ``None`` (a fresh seed).
         verbose: progress bars.
-        **fit_kwargs: passed to :func:`fit_field` (``n_steps``, ``batch_size``, ``schedule``,
-            ``n_train``, ``x_val``, ...).
+        **fit_kwargs: passed to :func:`fit_field` (``max_iter``, ``batch_size``, ``schedule``,
+            ``n_train``, ``x_val``, ``callback``, ...).
 
     Returns:
         A :class:`FieldLRSelection`; ``.best.model`` is the selected fitted model (a NaN
@@ -473,24 +500,22 @@ def select_lr(
     Example:
         >>> from ot_gradnets.core.fields import PolyMax
         >>> res = select_lr(lambda: nn.Linear(2, 2), PolyMax(2), lrs=[1e-1, 1e-4],
-        ...                 n_steps=30, n_val=100)
+        ...                 max_iter=30, n_val=100)
         >>> res.best_lr
         0.1
     """
     if len(lrs) == 0:
         raise ValueError("lrs is empty: give at least one learning rate.")
-    for name in ("generator", "lr"):
-        if name in fit_kwargs:
-            raise ValueError(f"{name} is set by select_lr; do not pass it.")
+    if "lr" in fit_kwargs:
+        raise ValueError("lr is set by select_lr; do not pass it.")
+    seed = make_seed(random_state)
     results = []
     for lr in lrs:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = make_model()
-        ref = _reference(model)
-        gen = torch.Generator(device=ref.device).manual_seed(seed)
         results.append(
-            fit_field(model, target, lr=lr, generator=gen, verbose=verbose, **fit_kwargs)
+            fit_field(model, target, lr=lr, random_state=seed, verbose=verbose, **fit_kwargs)
         )
     best = min(results, key=lambda r: math.inf if math.isnan(r.val_db) else r.val_db)
     return FieldLRSelection(best=best, results=results)
@@ -499,7 +524,7 @@ def select_lr(
 def fit_affine(
     target: Target,
     n_samples: int = 50_000,
-    generator: torch.Generator | None = None,
+    random_state: int | torch.Generator | None = None,
     symmetric: bool = True,
 ) -> nn.Linear:
     r"""Least-squares affine field :math:`N(x) = Sx + b`, a closed-form reference.
@@ -512,7 +537,9 @@ def fit_affine(
     Args:
         target: the true field.
         n_samples: points of the fit.
-        generator: source of the points.
+        random_state: source of the points: a ``torch.Generator`` (drawn from on its own
+            device), an int (``torch.Generator().manual_seed(random_state)``) or ``None``
+            (torch's global generator on the target's device).
         symmetric: symmetrise :math:`B` (a gradient field) or keep the unconstrained fit.
 
     Returns:
@@ -522,11 +549,14 @@ def fit_affine(
     Example:
         >>> from ot_gradnets.core.fields import PolyMax, field_error_db
         >>> t = PolyMax(8)
-        >>> lin = fit_affine(t, 2000, torch.Generator().manual_seed(0))
+        >>> lin = fit_affine(t, 2000, random_state=0)
         >>> field_error_db(lin, t, t.sample(1000, torch.Generator().manual_seed(1))) < -5
         True
     """
     n = check_positive_int(n_samples, "n_samples")
+    generator = random_state
+    if random_state is not None and not isinstance(random_state, torch.Generator):
+        generator = make_generator(random_state)
     d = target.dim
     gram = torch.zeros(d + 1, d + 1, dtype=torch.float64)
     cross = torch.zeros(d + 1, d, dtype=torch.float64)

@@ -88,13 +88,14 @@ class FieldData:
             self.steps_per_epoch = max(1, math.ceil(n_train / (self.batch_size * self.world)))
         self.n_train, self.x_train = n_train, x_train
 
-    def eval_interval(self, eval_every: int | None, n_steps: int) -> int:
-        """``eval_every``, or by default one epoch (fixed training set) or the whole run."""
+    def eval_interval(self, validation_interval: int | None, max_iter: int) -> int:
+        """``validation_interval``, or by default one epoch (fixed training set) or the whole
+        run (``max_iter`` steps)."""
         if self.n_train is None:
-            every = n_steps if eval_every is None else (eval_every or n_steps)
+            every = max_iter if validation_interval is None else (validation_interval or max_iter)
         else:
-            every = eval_every or self.steps_per_epoch
-        return check_positive_int(every, "eval_every")
+            every = validation_interval or self.steps_per_epoch
+        return check_positive_int(every, "validation_interval")
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """The points and target values of training step ``step``."""

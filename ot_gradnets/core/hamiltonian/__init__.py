@@ -11,12 +11,10 @@ Example:
     >>> from ot_gradnets.core.hamiltonian import make_dataset, make_hamiltonian_model, fit_dynamics
     >>> data = make_dataset("mass-spring", n_trajectories=6, n_points=10, noise_std=0.0)
     >>> model = make_hamiltonian_model("gradnet-m", 2, budget=200, num_modules=2)
-    >>> res = fit_dynamics(model, data.train_states, data.train_derivatives, n_steps=5)
+    >>> res = fit_dynamics(model, data.train_states, data.train_derivatives, max_iter=5)
     >>> res.steps
     [0, 5]
 """
-
-from ot_gradnets._deprecation import deprecated_attributes
 
 from ._data import HamiltonianDataset, make_dataset, split_validation
 from ._integrators import (
@@ -99,16 +97,3 @@ __all__ = [
     "DynamicsLRSelection",
     "select_lr",
 ]
-
-# Old names, kept for one release (#13): ``fit_field`` and ``FitResult`` were also the names of
-# the gradient-field regression's function and result (``ot_gradnets.core.fields``), with another
-# signature and other fields.
-__getattr__ = deprecated_attributes(
-    __name__,
-    {
-        "fit_field": ("fit_dynamics", fit_dynamics),
-        "fit_fields": ("fit_dynamics_models", fit_dynamics_models),
-        "FitResult": ("DynamicsFitResult", DynamicsFitResult),
-        "LRSelection": ("DynamicsLRSelection", DynamicsLRSelection),
-    },
-)

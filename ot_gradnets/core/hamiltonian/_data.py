@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ot_gradnets._deprecation import renamed_keywords
 from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 
 from ._systems import HamiltonianSystem, make_system
@@ -136,7 +135,6 @@ def make_dataset(
     )
 
 
-@renamed_keywords(val_fraction="validation_fraction")
 def split_validation(
     data: HamiltonianDataset, validation_fraction: float = 0.2, seed: int = 0
 ) -> HamiltonianDataset:
@@ -149,9 +147,7 @@ def split_validation(
 
     Args:
         data: a dataset from :func:`make_dataset`.
-        validation_fraction: fraction of the training trajectories held out, in ``(0, 1)``
-            (formerly ``val_fraction``, still accepted for one release with a
-            ``DeprecationWarning``).
+        validation_fraction: fraction of the training trajectories held out, in ``(0, 1)``.
         seed: seed of the held-out choice.
 
     Returns:

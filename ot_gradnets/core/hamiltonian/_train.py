@@ -5,6 +5,10 @@ r"""Fitting a learned vector field to (state, time-derivative) pairs.
 with learning curves against training time. (:func:`ot_gradnets.core.fields.fit_field` is the
 other regression of the package: a network against a *known* gradient field it samples
 anywhere, returning a :class:`~ot_gradnets.core.fields.FitResult`.)
+
+The keywords follow scikit-learn's vocabulary, as :class:`~ot_gradnets.transport.BrenierMap`'s:
+``max_iter`` (the step budget), ``validation_interval`` (steps between held-out evaluations),
+``random_state`` (an int or a ``torch.Generator``) and ``callback(model, step, loss)``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ot_gradnets._deprecation import renamed_keywords
-from ot_gradnets._distributed import is_main, share_of_draw
+from ot_gradnets._distributed import all_reduce_max, is_main, share_of_draw
 from ot_gradnets._registry import check_choice
 from ot_gradnets._threads import model_step_work, threaded
-from ot_gradnets._validation import as_samples, check_nonnegative_float, check_positive_int
+from ot_gradnets._validation import (
+    as_samples,
+    check_nonnegative_float,
+    check_positive_int,
+    make_generator,
+    make_seed,
+)
 from ot_gradnets.core._training import (
     SCHEDULES,
     TrainingLoop,
@@ -59,8 +68,9 @@ class DynamicsFitResult:
         step_time: mean wall-clock seconds per optimiser step.
         step_cpu_time: mean CPU seconds per optimiser step.
         n_parameters: trainable parameters of the model.
-        stop_reason: ``"max_steps"``, or ``"diverged"`` when the loss stopped being finite
-            after the shared loop's recoveries (:class:`~ot_gradnets.core.TrainingLoop`).
+        stop_reason: ``"max_iter"``; ``"callback"`` when the callback stopped training; or
+            ``"diverged"`` when the loss stopped being finite after the shared loop's
+            recoveries (:class:`~ot_gradnets.core.TrainingLoop`).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -72,7 +82,7 @@ class DynamicsFitResult:
     step_time: float = math.nan
     step_cpu_time: float = math.nan
     n_parameters: int = 0
-    stop_reason: str = "max_steps"
+    stop_reason: str = "max_iter"
 
     @property
     def final_db(self) -> float:
@@ -121,14 +131,14 @@ def fit_dynamics(
     derivatives: Tensor,
     test_states: Tensor | None = None,
     test_derivatives: Tensor | None = None,
-    n_steps: int = 10_000,
+    max_iter: int = 10_000,
     batch_size: int = 200,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    eval_every: int = 200,
-    generator: torch.Generator | None = None,
+    validation_interval: int = 200,
+    random_state: int | torch.Generator | None = None,
     verbose: bool = False,
-    callback: Callable[[int, DynamicsFitResult], None] | None = None,
+    callback: Callable[[nn.Module, int, float], bool | None] | None = None,
     schedule: str = "constant",
     threads: int | str = "auto",
     checkpoint: str | Path | None = None,
@@ -146,17 +156,22 @@ def fit_dynamics(
     Args:
         model: a module mapping ``(B, dim)`` states to ``(B, dim)`` time derivatives.
         states, derivatives: ``(N, dim)`` training pairs.
-        test_states, test_derivatives: optional clean test pairs, evaluated every ``eval_every``
-            steps (outside the timed region).
-        n_steps: optimiser steps.
+        test_states, test_derivatives: optional clean test pairs, evaluated every
+            ``validation_interval`` steps (outside the timed region).
+        max_iter: optimiser steps.
         batch_size: pairs per step.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
-        eval_every: evaluation interval in steps.
-        generator: random source of the minibatches.
+        validation_interval: evaluation interval in steps.
+        random_state: random source of the minibatches (drawn on the CPU): an int seeds
+            ``torch.Generator().manual_seed(random_state)``, a CPU ``torch.Generator`` is drawn
+            from (and advances), one on another device seeds a CPU one; ``None`` draws from
+            torch's global generator (so ``torch.manual_seed`` seeds the minibatches).
         verbose: show a tqdm progress bar with the last test dB.
-        callback: called as ``callback(step, result)`` after every evaluation.
-        schedule: learning-rate schedule over the ``n_steps``, a name of
+        callback: called as ``callback(model, step, loss)`` after each step, with ``model``
+            (the network being trained), the 0-based index of the step just taken and its
+            training loss; a true return value stops training (``stop_reason = "callback"``).
+        schedule: learning-rate schedule over the ``max_iter`` steps, a name of
             :data:`ot_gradnets.core.SCHEDULES`; ``"constant"`` (default) is HNN's protocol,
             ``"cosine"`` decays the rate to zero by the last step.
         threads: CPU threads, or ``"auto"`` (one for small steps; see
@@ -172,26 +187,31 @@ def fit_dynamics(
         >>> data = make_dataset("mass-spring", n_trajectories=6, n_points=10, noise_std=0.0)
         >>> model = HamiltonianField(GradNetM(2, width=8, num_modules=2))
         >>> res = fit_dynamics(model, data.train_states, data.train_derivatives,
-        ...                    data.test_states, data.test_derivatives, n_steps=20,
-        ...                    eval_every=10, generator=torch.Generator().manual_seed(0))
+        ...                    data.test_states, data.test_derivatives, max_iter=20,
+        ...                    validation_interval=10, random_state=0)
         >>> res.steps
         [0, 10, 20]
     """
-    cb = None if callback is None else (lambda _name, step, res: callback(step, res))
+
+    def one(models: Mapping[str, nn.Module], step: int, losses: Mapping[str, float]) -> Any:
+        """The lockstep callback of the one model: ``callback(model, step, loss)``."""
+        assert callback is not None
+        return callback(models["model"], step, losses["model"]) if "model" in losses else None
+
     return fit_dynamics_models(
         {"model": model},
         states,
         derivatives,
         test_states,
         test_derivatives,
-        n_steps=n_steps,
+        max_iter=max_iter,
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
-        eval_every=eval_every,
-        generator=generator,
+        validation_interval=validation_interval,
+        random_state=random_state,
         verbose=verbose,
-        callback=cb,
+        callback=None if callback is None else one,
         schedule=schedule,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
@@ -206,14 +226,14 @@ def fit_dynamics_models(
     derivatives: Tensor,
     test_states: Tensor | None = None,
     test_derivatives: Tensor | None = None,
-    n_steps: int = 10_000,
+    max_iter: int = 10_000,
     batch_size: int = 200,
     lr: float | Mapping[str, float] = 1e-3,
     weight_decay: float = 0.0,
-    eval_every: int = 200,
-    generator: torch.Generator | None = None,
+    validation_interval: int = 200,
+    random_state: int | torch.Generator | None = None,
     verbose: bool = False,
-    callback: Callable[[str, int, DynamicsFitResult], None] | None = None,
+    callback: Callable[[Mapping[str, nn.Module], int, dict[str, float]], bool | None] | None = None,
     schedule: str | Mapping[str, str] = "constant",
     threads: int | str = "auto",
     checkpoint: str | Path | None = None,
@@ -229,48 +249,58 @@ def fit_dynamics_models(
     Args:
         models: name -> model.
         lr: one learning rate, or one per model name.
-        callback: called as ``callback(name, step, result)`` after every evaluation.
+        callback: called as ``callback(models, step, loss)`` after each lockstep step: the
+            signature of :func:`fit_dynamics`'s, with what is trained here in lockstep, the
+            mapping ``models``, and ``loss`` a dict ``name -> training loss of the step`` (a
+            model that has stopped, or went back to healthy weights in this step, is left
+            out); ``step`` is the 0-based index of the lockstep step. A true return value stops
+            every model (``stop_reason = "callback"``).
         schedule: one learning-rate schedule (a name of :data:`ot_gradnets.core.SCHEDULES`), or
             one per model name.
         checkpoint: a file to write every model's training state, the results so far and the
-            generator's state to, every ``checkpoint_every`` steps and at the end (atomically).
+            minibatch generator's state to, every ``checkpoint_every`` steps and at the end
+            (atomically).
         checkpoint_every: steps between checkpoints.
-        resume: continue from ``checkpoint`` if it exists; with the same arguments (and a
-            generator in the same initial state) the run ends as an uninterrupted one.
+        resume: continue from ``checkpoint`` if it exists; with the same arguments (and
+            ``random_state`` an int, or a generator in the same initial state) the run ends as
+            an uninterrupted one.
         Others: as in :func:`fit_dynamics`.
 
     Returns:
         name -> :class:`DynamicsFitResult`.
     """
     x, y, test = _check_data(models, states, derivatives, test_states, test_derivatives)
-    n_steps = check_positive_int(n_steps, "n_steps")
+    max_iter = check_positive_int(max_iter, "max_iter")
     batch_size = check_positive_int(batch_size, "batch_size")
-    eval_every = check_positive_int(eval_every, "eval_every")
+    validation_interval = check_positive_int(validation_interval, "validation_interval")
+    generator = None if random_state is None else make_generator(random_state)
     lrs = _per_model(lr, models, "lr", "learning rate")
     schedules = _per_model(schedule, models, "schedule", "schedule")
     for name in schedules.values():
         check_choice(name, SCHEDULES, "schedule")
     batch: list[Tensor] = []  # this step's (states, derivatives), the same for every model
+    losses: dict[str, float] = {}  # this step's training loss of every model that took it
     results: dict[str, DynamicsFitResult] = {}
     loops: dict[str, TrainingLoop] = {}
     for name, model in models.items():
         res = results[name] = DynamicsFitResult()
-        loops[name] = _make_loop(name, model, res, batch, test, n_steps, lrs[name],
-                                 schedules[name], weight_decay, eval_every, callback)  # fmt: skip
+        loops[name] = _make_loop(name, model, res, batch, test, max_iter, lrs[name],
+                                 schedules[name], weight_decay, validation_interval,
+                                 losses)  # fmt: skip
     bar = None
     if verbose:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_steps, desc="fit_dynamics")
+        bar = tqdm(total=max_iter, desc="fit_dynamics")
     fingerprint = {
         "settings": repr(
             (
                 sorted(models),
-                n_steps,
+                max_iter,
                 batch_size,
                 sorted(lrs.items()),
                 sorted(schedules.items()),
-                eval_every,
+                validation_interval,
             )
         ),
         "data": repr((tuple(x.shape), float(x.sum()), float(y.sum()))),
@@ -283,20 +313,29 @@ def fit_dynamics_models(
         model.train()
     running = {k: lp for k, lp in loops.items() if not lp.finished}
     n = x.shape[0]
-    for step in range(first, n_steps + 1):
+    for step in range(first, max_iter + 1):
         idx = share_of_draw(n, batch_size, generator).to(x.device)  # this rank's share
         batch[:] = [x[idx], y[idx]]
+        losses.clear()
         for name, loop in list(running.items()):
             if not loop.advance():
                 del running[name]  # diverged: its last healthy weights stay
+        stop = False
+        if callback is not None:
+            wants = bool(losses) and bool(callback(models, step - 1, dict(losses)))
+            stop = bool(all_reduce_max(int(wants)))  # the ranks stop together
+            if stop:
+                for loop in running.values():
+                    loop.stop_reason = "callback"
+                running.clear()
         if (
             checkpoint is not None
             and is_main()
-            and (step % checkpoint_every == 0 or step == n_steps)
+            and (step % checkpoint_every == 0 or step == max_iter or stop)
         ):
             state = _checkpoint_state(fingerprint, step, generator, loops, results)
             write_training_checkpoint(checkpoint, "fit_dynamics_models", state)
-        if bar is not None and (step % eval_every == 0 or step == n_steps):
+        if bar is not None and (step % validation_interval == 0 or step == max_iter):
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{r.test_db[-1]:.1f}" for k, r in results.items() if r.test_db})
         if not running:
@@ -370,17 +409,18 @@ def _make_loop(
     res: DynamicsFitResult,
     batch: list[Tensor],
     test: tuple[Tensor, Tensor] | None,
-    n_steps: int,
+    max_iter: int,
     lr: float,
     schedule: str,
     weight_decay: float,
-    eval_every: int,
-    callback: Callable[[str, int, DynamicsFitResult], None] | None,
+    validation_interval: int,
+    losses: dict[str, float],
 ) -> TrainingLoop:
     """The training loop of one model of :func:`fit_dynamics_models`.
 
     Its loss is the per-coordinate MSE on ``batch``, the ``(states, derivatives)`` the caller
-    fills in before every step; its evaluations record the learning curve in ``res``.
+    fills in before every step; each step taken puts its loss in ``losses[name]``; its
+    evaluations record the learning curve in ``res``.
     """
 
     def loss(step: int) -> Tensor:
@@ -399,20 +439,22 @@ def _make_loop(
             score = derivative_error_db(pred, test[1])
             res.test_db.append(score)
             res.test_mse.append(derivative_mse(pred, test[1]))
-        if callback is not None:
-            callback(name, step, res)
         return score
+
+    def record(_model: nn.Module, step: int, value: float) -> None:
+        losses[name] = value
 
     loop = TrainingLoop(
         model,
         loss,
-        max_steps=n_steps,
+        max_iter=max_iter,
         lr=check_nonnegative_float(lr, "lr"),
         schedule=schedule,
         optimizer_options={"weight_decay": weight_decay},
         evaluate=evaluate,
-        eval_every=eval_every,
+        validation_interval=validation_interval,
         eval_at_start=True,
+        callback=record,
     )
     res.n_parameters = sum(p.numel() for p in loop.params)
     return loop
@@ -468,7 +510,7 @@ class DynamicsLRSelection:
         val_db: validation score of each candidate (dB, summed over coordinates; ``inf`` if the
             probe diverged or scored NaN, ``-inf`` if it fits the validation data exactly),
             lower is better.
-        n_steps: steps of each probe.
+        max_iter: steps of each probe (the setting :func:`select_lr` was given).
         wall_time: training wall-clock seconds of all probes together (evaluation excluded).
         cpu_time: the same in CPU seconds.
         results: candidate learning rate -> the probe's :class:`DynamicsFitResult` (its ``test_*``
@@ -478,31 +520,30 @@ class DynamicsLRSelection:
     lr: float
     lrs: list[float]
     val_db: list[float]
-    n_steps: int
+    max_iter: int
     wall_time: float
     cpu_time: float
     results: dict[float, DynamicsFitResult] = field(default_factory=dict)
 
 
-@renamed_keywords(val_fraction="validation_fraction")
 def select_lr(
     make_model: Callable[[], nn.Module],
     data: HamiltonianDataset,
     lrs: Sequence[float] = (1e-3, 3e-3, 1e-2),
-    n_steps: int = 1000,
+    max_iter: int = 1000,
     batch_size: int = 200,
-    eval_every: int = 100,
+    validation_interval: int = 100,
     validation_fraction: float = 0.2,
-    seed: int = 0,
+    random_state: int | torch.Generator | None = 0,
     verbose: bool = False,
     schedule: str = "constant",
 ) -> DynamicsLRSelection:
     r"""Pick Adam's learning rate by short probes scored on held-out *training* trajectories.
 
     The training trajectories of ``data`` are split by trajectory (:func:`split_validation`,
-    seeded by ``seed``); every candidate trains a fresh model, built by ``make_model()`` under
+    seeded by ``seed``, the seed of ``random_state``); every candidate trains a fresh model, built by ``make_model()`` under
     ``torch.manual_seed(seed)`` (so all candidates start from the same weights, and the global
-    generator is restored afterwards), for ``n_steps`` steps on the same minibatches of the kept
+    generator is restored afterwards), for ``max_iter`` steps on the same minibatches of the kept
     trajectories, in lockstep (:func:`fit_dynamics_models`). A candidate's score is its validation error
     averaged over the evaluations in the last quarter of the probe,
 
@@ -520,16 +561,16 @@ def select_lr(
         make_model: builds a fresh model (``(B, dim)`` states to ``(B, dim)`` derivatives).
         data: the dataset; only its ``train_*`` fields are used.
         lrs: candidate learning rates.
-        n_steps: steps of each probe.
+        max_iter: steps of each probe.
         batch_size: pairs per step.
-        eval_every: validation interval in steps.
-        validation_fraction: fraction of the training trajectories held out for validation
-            (formerly ``val_fraction``, still accepted for one release with a
-            ``DeprecationWarning``).
-        seed: seed of the split, the initialisation and the minibatches.
+        validation_interval: validation interval in steps.
+        validation_fraction: fraction of the training trajectories held out for validation.
+        random_state: the ``seed`` of the split, the initialisation and the minibatches
+            (``random_state=seed`` of :func:`fit_dynamics_models`): an int, or a
+            ``torch.Generator`` (one draw of it gives the seed), or ``None`` (a fresh seed).
         verbose: progress bar.
-        schedule: the probes' learning-rate schedule (over their ``n_steps``), normally the
-            final model's.
+        schedule: the probes' learning-rate schedule (over their ``max_iter`` steps), normally
+            the final model's.
 
     Returns:
         A :class:`DynamicsLRSelection`.
@@ -539,7 +580,7 @@ def select_lr(
         >>> from ot_gradnets.core.hamiltonian import HamiltonianField, make_dataset
         >>> data = make_dataset("mass-spring", n_trajectories=10, n_points=10, noise_std=0.0)
         >>> sel = select_lr(lambda: HamiltonianField(GradNetM(2, width=8, num_modules=2)), data,
-        ...                 lrs=[1e-5, 1e-2], n_steps=40, eval_every=10)
+        ...                 lrs=[1e-5, 1e-2], max_iter=40, validation_interval=10)
         >>> sel.lr
         0.01
     """
@@ -548,7 +589,8 @@ def select_lr(
         raise ValueError("lrs is empty: give at least one learning rate.")
     if len(set(grid)) != len(grid):
         raise ValueError(f"lrs must not repeat a value, got {list(lrs)!r}.")
-    n_steps = check_positive_int(n_steps, "n_steps")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    seed = make_seed(random_state)
     split = split_validation(data, validation_fraction, seed=seed)
     models = {}
     for lr in grid:
@@ -561,18 +603,18 @@ def select_lr(
         split.train_derivatives,
         split.test_states,
         split.test_derivatives,
-        n_steps=n_steps,
+        max_iter=max_iter,
         batch_size=batch_size,
         lr={repr(lr): lr for lr in grid},
-        eval_every=eval_every,
-        generator=torch.Generator().manual_seed(seed),
+        validation_interval=validation_interval,
+        random_state=seed,
         verbose=verbose,
         schedule=schedule,
     )
     scores = []
     for lr in grid:
         res = fits[repr(lr)]
-        tail = [db for s, db in zip(res.steps, res.test_db, strict=True) if 4 * s >= 3 * n_steps]
+        tail = [db for s, db in zip(res.steps, res.test_db, strict=True) if 4 * s >= 3 * max_iter]
         score = sum(tail) / len(tail) if tail and res.stop_reason != "diverged" else math.inf
         scores.append(math.inf if math.isnan(score) else score)  # -inf: an exact fit
     best = min(range(len(grid)), key=lambda i: scores[i])
@@ -580,7 +622,7 @@ def select_lr(
         lr=grid[best],
         lrs=grid,
         val_db=scores,
-        n_steps=n_steps,
+        max_iter=max_iter,
         wall_time=sum(f.wall_time[-1] for f in fits.values()),
         cpu_time=sum(f.cpu_time[-1] for f in fits.values()),
         results={lr: fits[repr(lr)] for lr in grid},

@@ -337,7 +337,13 @@ def test_fit_paper_2d_is_one_trial_of_the_runner(tmp_path):
         "paper-2d", tmp_path, quick=True, models=["gradnet-m"], recipes=["ours"], first_trial=2
     )
     (row,) = res.rows
-    quick = {"n_train": 2000, "n_val": 500, "batch_size": 100, "n_steps": 200, "eval_every": 20}
+    quick = {
+        "n_train": 2000,
+        "n_val": 500,
+        "batch_size": 100,
+        "max_iter": 200,
+        "validation_interval": 20,
+    }
     _, fit = fit_paper_2d("gradnet-m", make_target("nonconvex-2d"), "ours", 2, protocol=quick)
     assert (fit.schedule, fit.n_steps, fit.best_step) == (
         row["schedule"],

@@ -32,11 +32,11 @@ def test_fit_improves_error_on_a_tiny_problem():
     res = fit_field(
         net,
         target,
-        n_steps=300,
+        max_iter=300,
         batch_size=100,
         lr=2e-2,
         n_val=500,
-        generator=torch.Generator().manual_seed(0),
+        random_state=0,
     )
     after = field_error_db(net, target, x)
     assert after < before - 10  # measured: about 8 dB -> -20 dB
@@ -53,10 +53,10 @@ def test_same_seed_same_run():
         res = fit_field(
             net,
             target,
-            n_steps=40,
+            max_iter=40,
             n_val=100,
-            eval_every=10,
-            generator=torch.Generator().manual_seed(5),
+            validation_interval=10,
+            random_state=5,
         )
         runs.append((res.history, [p.detach().clone() for p in net.parameters()]))
     assert runs[0][0] == runs[1][0]
@@ -74,11 +74,11 @@ def test_fixed_training_set_keeps_best_checkpoint():
         target,
         n_train=500,
         batch_size=50,
-        n_steps=200,
+        max_iter=200,
         lr=0.2,
         x_val=x_val,
         keep_best=True,
-        generator=torch.Generator().manual_seed(0),
+        random_state=0,
     )
     hist = res.history
     assert hist["step"] == list(range(10, 201, 10))  # one evaluation per epoch of 10 steps
@@ -92,20 +92,25 @@ def test_schedules_and_protocols():
         assert 0 <= f(0.999) <= 1.0 and f(0.0) > 0, name
     assert SCHEDULES["cosine"](0.999) < 1e-4
     assert SCHEDULES["wsd"](0.5) == 1.0 and SCHEDULES["wsd"](0.9) == pytest.approx(0.5)
-    assert PROTOCOLS["paper-2d"]["n_steps"] == 200 * 100_000 // 1000
+    assert PROTOCOLS["paper-2d"]["max_iter"] == 200 * 100_000 // 1000
     with pytest.raises(ValueError, match="schedule"):
-        fit_field(_net(), ConvexPolynomial2D(), n_steps=1, schedule="nope")
-    with pytest.raises(ValueError, match="n_steps"):
-        fit_field(_net(), ConvexPolynomial2D(), n_steps=0)
+        fit_field(_net(), ConvexPolynomial2D(), max_iter=1, schedule="nope")
+    with pytest.raises(ValueError, match="max_iter"):
+        fit_field(_net(), ConvexPolynomial2D(), max_iter=0)
     with pytest.raises(ValueError, match="dim"):
-        fit_field(_net(), PolyMax(3), n_steps=1)
+        fit_field(_net(), PolyMax(3), max_iter=1)
 
 
 def test_select_lr_uses_validation_and_leaves_global_rng():
     target = PolyMax(2)
     state = torch.get_rng_state()
     res = select_lr(
-        lambda: torch.nn.Linear(2, 2), target, lrs=[1e-1, 1e-5], n_steps=50, n_val=200, seed=3
+        lambda: torch.nn.Linear(2, 2),
+        target,
+        lrs=[1e-1, 1e-5],
+        max_iter=50,
+        n_val=200,
+        random_state=3,
     )
     assert torch.equal(torch.get_rng_state(), state)
     assert res.best_lr == 0.1
@@ -113,6 +118,28 @@ def test_select_lr_uses_validation_and_leaves_global_rng():
     assert res.best.val_db == min(r.val_db for r in res.results)
     with pytest.raises(ValueError, match="lrs"):
         select_lr(lambda: torch.nn.Linear(2, 2), target, lrs=[])
+
+
+def test_random_state_int_is_a_seeded_cpu_generator_and_the_callback_can_stop():
+    target = PolyMax(2)
+
+    def run(random_state, **kw):
+        return fit_field(_net(), target, max_iter=20, n_val=50, random_state=random_state, **kw)
+
+    by_int, by_gen = run(2), run(torch.Generator().manual_seed(2))
+    assert by_int.history["val_db"] == by_gen.history["val_db"] != run(3).history["val_db"]
+    with pytest.raises(ValueError, match="random_state"):
+        run(2.0)
+    seen = []
+
+    def callback(model, step, loss):
+        seen.append((model, step, loss))
+        return step == 4
+
+    res = run(0, callback=callback)
+    assert [s for _, s, _ in seen] == [0, 1, 2, 3, 4] and res.n_steps == 5
+    assert all(m is res.model and isinstance(v, float) for m, _, v in seen)
+    assert res.history["step"] == [5]  # the final weights are still scored
 
 
 class _Linear(Target):
@@ -165,11 +192,11 @@ def test_fit_field_accepts_a_fixed_training_set():
             kwargs = {"x_train": x_train, "x_val": x_val}
         torch.manual_seed(0)
         net = MGradNetC(2, width=7, depth=2)
-        res = fit_field(net, t, n_steps=30, batch_size=100, lr=1e-2, generator=g, **kwargs)
+        res = fit_field(net, t, max_iter=30, batch_size=100, lr=1e-2, random_state=g, **kwargs)
         runs.append(res.val_db)
     assert runs[0] == runs[1]
     with pytest.raises(ValueError):
-        fit_field(net, t, n_steps=1, x_train=torch.zeros(10, 3))
+        fit_field(net, t, max_iter=1, x_train=torch.zeros(10, 3))
 
 
 def test_refine_lbfgs_never_worse_and_keeps_dtypes():
@@ -181,24 +208,25 @@ def test_refine_lbfgs_never_worse_and_keeps_dtypes():
     fit_field(
         net,
         t,
-        n_steps=300,
+        max_iter=300,
         batch_size=100,
         lr=1e-2,
         x_train=x,
         x_val=x_val,
-        generator=torch.Generator().manual_seed(0),
+        random_state=0,
     )
     before = field_error_db(net, t, x_val)
-    res = refine_lbfgs(net, t, x, max_evals=60, x_val=x_val, eval_every=20)
+    res = refine_lbfgs(net, t, x, max_fun=60, x_val=x_val, validation_interval=20)
     assert res.val_db <= before
     assert res.val_db == pytest.approx(field_error_db(net, t, x_val), abs=1e-3)
     assert res.val_db < before - 3  # quasi-Newton on a fixed batch gains a lot on a 100-param net
     assert 0 < res.n_steps <= 60
     for budget in (1, 7, 13):  # a line search never runs past the budget
         assert (
-            refine_lbfgs(net, t, x, max_evals=budget, x_val=x_val, eval_every=5).n_steps <= budget
+            refine_lbfgs(net, t, x, max_fun=budget, x_val=x_val, validation_interval=5).n_steps
+            <= budget
         )
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert t.grid(2).dtype == torch.float32
     with pytest.raises(ValueError):
-        refine_lbfgs(net, t, x, max_evals=0, x_val=x_val)
+        refine_lbfgs(net, t, x, max_fun=0, x_val=x_val)

@@ -64,10 +64,16 @@ def test_select_lr_picks_best_validation_score_without_test_split(data):
         return HamiltonianField(GradNetM(2, width=8, num_modules=2))
 
     lrs = [1e-6, 3e-2, 1e-4]
-    kwargs = {"lrs": lrs, "n_steps": 20, "eval_every": 5, "batch_size": 50, "seed": 1}
+    kwargs = {
+        "lrs": lrs,
+        "max_iter": 20,
+        "validation_interval": 5,
+        "batch_size": 50,
+        "random_state": 1,
+    }
     sel = select_lr(make, poisoned(data), **kwargs)
     assert all(math.isfinite(v) for v in sel.val_db)  # the NaN test split was never read
-    assert sel.lrs == lrs and sel.n_steps == 20
+    assert sel.lrs == lrs and sel.max_iter == 20
     assert sel.val_db.index(min(sel.val_db)) == lrs.index(sel.lr)
     assert sel.lr == 3e-2  # 20 steps at 1e-6 or 1e-4 barely move the model
     # the score is the mean of the last quarter of each probe's validation curve
