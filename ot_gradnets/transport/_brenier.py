@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ot_gradnets._io import check_output_path
 from ot_gradnets._threads import resolve_threads, thread_limit
-from ot_gradnets.core import GradientSum, QuadraticGradient, StandardizedGradient, TrainingLoop
+from ot_gradnets.core import StandardizedGradient, TrainingLoop
 from ot_gradnets.transport._brenier_setup import (
     NETWORKS,
     check_params,
@@ -34,7 +34,9 @@ from ot_gradnets.transport._brenier_setup import (
     make_sources_and_loss,
 )
 from ot_gradnets.transport._fitted import _FittedMap, feature_names
-from ot_gradnets.transport._gaussian import gaussian_map, gaussian_map_from_moments
+from ot_gradnets.transport._gaussian import gaussian_map
+from ot_gradnets.transport._guard import ended_worse, health_check
+from ot_gradnets.transport._network import build_network, init_linear, resolve_depth
 from ot_gradnets.transport._persistence import (
     data_digest,
     load_map,
@@ -48,8 +50,6 @@ from ot_gradnets.transport._standardize import Standardization
 from ot_gradnets.transport._streams import (
     StreamedSource,
     fit_standardization,
-    linear_start_moments,
-    mean_output,
     split_held_out,
     standardized,
 )
@@ -59,40 +59,13 @@ __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 _WARMUP_STEPS = 50
 _MIN_LR_RATIO = 0.01  # the cosine schedule decays to lr / 100
 _AUTO_LR = 3e-2
-_AUTO_DEEP_DIM = 8  # depth="auto": 8 modules up to this many fitted dimensions, 4 above
 _FEW_SAMPLES_MU = 0.1  # strong convexity of a named network fitted on fewer samples than dims
 _MAX_HELD_OUT = 4096  # held-out samples per side (validation_fraction)
 _PROBE_SAMPLES = 1024  # source samples whose images are checked against the target's scale
 _MAX_RECOVERIES = 3  # divergences a fit recovers from before it stops
-_CHECK_EVERY = 10  # steps between checks of the map's output scale
 _SNAPSHOT_EVERY = 100  # steps between snapshots of healthy weights
-_OUTPUT_GROWTH = 100.0  # mean |T(x)|^2 above this many times the target's: diverged
-_MAX_UNCONVERGED = 0.1  # share of unsolved conjugates in a step above which it diverged
 # settings a fit may change when it resumes from a checkpoint
 _RESUMABLE = ("checkpoint", "checkpoint_every", "verbose", "threads", "callback", "time_limit")
-
-
-def _ended_worse(losses: list[float], window: int = 100) -> str | None:
-    """``"start ... , end ..."`` when the mean loss of the last steps is clearly above that of
-    the first ones (by three standard errors and 1%), else ``None``.
-
-    A loss that training *raised* means the fit failed, whatever the guard saw: e.g. a
-    semi-dual whose conjugates went unsolved in some region, which lowers the computed loss
-    while the true one grows, until the guard rolls back to weights already damaged.
-    Fits of fewer than ``4 * window`` steps use windows of a quarter of their steps.
-    """
-    k = min(window, len(losses) // 4)
-    if k < 10:
-        return None
-    first = torch.tensor(losses[:k], dtype=torch.float64)
-    last = torch.tensor(losses[-k:], dtype=torch.float64)
-    if not (bool(torch.isfinite(first).all()) and bool(torch.isfinite(last).all())):
-        return None
-    gap = float(last.mean() - first.mean())
-    noise = math.sqrt(float(first.var() + last.var()) / k)
-    if gap > 3 * noise and gap > 0.01 * abs(float(first.mean())):
-        return f"mean loss {float(first.mean()):.4g} over the first {k} steps, {float(last.mean()):.4g} over the last {k}"
-    return None
 
 
 class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -274,63 +247,23 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------------------------------
-    # validation and construction
+    # construction (ot_gradnets/transport/_network.py)
     # ------------------------------------------------------------------------------------------
     def _build_network(
         self, dim: int, dtype: torch.dtype, device: torch.device, mu: float | None = None
     ) -> nn.Module:
         """The network to train on ``dim`` dimensions (``mu``: its strong convexity, default
         ``strong_convexity``)."""
-        if isinstance(self.network, nn.Module):
-            net = copy.deepcopy(self.network)
-            if getattr(net, "dim", dim) != dim:
-                raise ValueError(
-                    f"network has dim={net.dim} but the data has {dim} columns."  # type: ignore[union-attr]
-                )
-            if not getattr(net, "is_monotone", False):
-                warnings.warn(
-                    f"network {type(net).__name__} is not monotone: the fitted map need not be the "
-                    "optimal (Brenier) map, and inverse_transform may fail.",
-                    stacklevel=3,
-                )
-        else:
-            net = NETWORKS[self.network](
-                dim,
-                self.width,
-                self._depth(dim),
-                float(self.strong_convexity) if mu is None else mu,
-            )
-        if self.linear_term:
-            net = GradientSum(net, QuadraticGradient(dim))
-        return net.to(device=device, dtype=dtype)
-
-    def _init_linear(
-        self, net: nn.Module, source: SampleSource, x: Tensor, target: SampleSource, y: Tensor
-    ) -> None:
-        """Start near the linear Gaussian map: the quadratic term is the Bures map, shifted so
-        that the mean of the whole map's output is the target's mean.
-
-        The nonlinear term keeps its own initialisation: it is small (its weights scale as
-        ``1/sqrt(dim)``), and shrinking it further (``alpha`` near 0) stalls the semi-dual in
-        high dimension: the softplus of ``alpha`` saturates and the nonlinear term gets almost
-        no gradient.
-        """
-        if not self.linear_term:
-            return
-        inner, quad = net.terms[0], net.terms[1]
-        # covariances from few samples per direction are shrunk towards isotropy (ridge
-        # (d/n)^2, negligible for n >> d), so that the start stays well conditioned
-        moments = linear_start_moments(source, x, target, y)
-        if moments is None:  # the samples in memory
-            reg = 1e-6 + (x.shape[1] / min(x.shape[0], y.shape[0])) ** 2
-            a, b = gaussian_map(x, y, reg=reg)
-        else:  # a side is streamed: from its moments
-            mx, my = moments
-            reg = 1e-6 + (x.shape[1] / min(mx.n, my.n)) ** 2
-            a, b = (
-                t.to(x) for t in gaussian_map_from_moments(mx.mean, mx.cov, my.mean, my.cov, reg)
-            )
-        quad.set_affine(a, b - mean_output(inner, source, x))
+        return build_network(
+            self.network,
+            dim,
+            width=self.width,
+            depth=self.depth,
+            strong_convexity=float(self.strong_convexity) if mu is None else mu,
+            linear_term=self.linear_term,
+            dtype=dtype,
+            device=device,
+        )
 
     # ------------------------------------------------------------------------------------------
     # fitting
@@ -444,7 +377,8 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             net = self._build_network(fit_dim, dtype, device, self.strong_convexity_)
         if y_ref is not None:
             assert target is not None
-            self._init_linear(net, source, x_ref, target, y_ref)
+            if self.linear_term:
+                init_linear(net, source, x_ref, target, y_ref)
         self.network_ = net
         if std is not None:
             self.network_ = StandardizedGradient(
@@ -496,10 +430,8 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         return mu
 
     def _depth(self, dim: int) -> int:
-        """``depth`` with ``"auto"`` resolved for a network on ``dim`` fitted dimensions."""
-        if self.depth != "auto":
-            return int(self.depth)
-        return 8 if self.network == "mgradnet-m" and dim <= _AUTO_DEEP_DIM else 4
+        """``depth`` with ``"auto"`` resolved for ``dim`` fitted dimensions."""
+        return resolve_depth(self.network, self.depth, dim)
 
     def _step_work(self, dim: int) -> float:
         """A rough operation count of one training step, for ``threads="auto"``."""
@@ -521,18 +453,7 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     ) -> None:
         x_probe, reference = probe
 
-        def health(step: int) -> str | None:
-            """The semi-dual's and the map's own signs of divergence (see :meth:`fit`)."""
-            failed = float(getattr(loss_fn, "unconverged", 0.0))
-            if failed > _MAX_UNCONVERGED:
-                return f"{100 * failed:.0f}% of the conjugate solves did not converge"
-            if step % _CHECK_EVERY == 0:
-                with torch.no_grad():
-                    out = float((net(x_probe) ** 2).sum(-1).mean())
-                if not out <= _OUTPUT_GROWTH * reference:
-                    growth = math.sqrt(out / max(reference, 1e-300)) if out == out else out
-                    return f"the map's outputs grew to {growth:.3g} times the target's scale"
-            return None
+        health = health_check(net, loss_fn, x_probe, reference)
 
         def callback(model: nn.Module, step: int, value: float) -> bool:
             return bool(self.callback is not None and self.callback(self, step, value))
@@ -579,7 +500,7 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         )
         loop.warn_recoveries("BrenierMap", hint, ConvergenceWarning, stacklevel=3)
         worse = (
-            _ended_worse(loop.history["loss"]) if initial is not None and held_out is None else None
+            ended_worse(loop.history["loss"]) if initial is not None and held_out is None else None
         )
         if worse is not None:
             # training raised its own loss: the weights it started from score better, so keep

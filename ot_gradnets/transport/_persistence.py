@@ -23,6 +23,7 @@ import ot_gradnets
 from ot_gradnets._io import atomic_open
 from ot_gradnets.core import StandardizedGradient
 from ot_gradnets.core._checkpoint import read_training_checkpoint, write_training_checkpoint
+from ot_gradnets.transport._network import build_network
 
 if TYPE_CHECKING:
     from ot_gradnets.transport._brenier import BrenierMap
@@ -191,7 +192,17 @@ def load_map(
     dtype = getattr(torch, state["dtype"])
     inner_dim = state.get("inner_dim")
     mu = float(state.get("strong_convexity", config.get("strong_convexity", 0.0)))
-    net = est._build_network(inner_dim or dim, dtype, torch.device(device or "cpu"), mu)
+    params = est.get_params()  # the saved configuration, as the estimator's parameters
+    net = build_network(
+        params["network"],
+        inner_dim or dim,
+        width=params["width"],
+        depth=params["depth"],
+        strong_convexity=mu,
+        linear_term=params["linear_term"],
+        dtype=dtype,
+        device=torch.device(device or "cpu"),
+    )
     if inner_dim is not None:
         zeros = torch.zeros(dim, dtype=dtype, device=next(net.parameters()).device)
         basis = torch.zeros(dim, inner_dim, dtype=dtype, device=zeros.device)

@@ -520,7 +520,7 @@ def test_held_out_share_is_capped_and_needs_an_evaluate():
 
 
 def test_ended_worse_compares_the_first_and_last_steps_with_their_noise():
-    from ot_gradnets.transport._brenier import _ended_worse
+    from ot_gradnets.transport._guard import ended_worse as _ended_worse
 
     g = torch.Generator().manual_seed(0)
     noise = (0.1 * torch.randn(1000, generator=g)).tolist()

@@ -173,10 +173,10 @@ def test_cli_converts_a_csv_and_fits_the_npy_streamed(tmp_path, capsys):
 
 
 def test_a_csv_larger_than_memory_says_how_to_convert_it(tmp_path, monkeypatch, capsys):
-    from ot_gradnets.cli import _transport
+    from ot_gradnets.cli import _files
 
     (tmp_path / "x.csv").write_text("1,2\n3,4\n")
-    monkeypatch.setattr(_transport, "_available_memory", lambda: 10)
+    monkeypatch.setattr(_files, "_available_memory", lambda: 10)
     argv = ["fit", str(tmp_path / "x.csv"), str(tmp_path / "x.csv"), "-o", str(tmp_path / "m.pt")]
     assert main(argv) == 2
     assert "ot-gradnets convert" in capsys.readouterr().err
