@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write_text", "check_output_path"]
+__all__ = ["atomic_npy", "atomic_open", "atomic_write_text", "check_output_path"]
 
 
 def check_output_path(path: str | Path, *, create_parent: bool = True) -> Path:
@@ -107,3 +107,36 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path) as fh:
         fh.write(text)
+
+
+@contextmanager
+def atomic_npy(path: str | Path, shape: tuple[int, ...], dtype: Any) -> Iterator[Any]:
+    """A ``.npy`` file of ``shape`` and ``dtype``, filled through a memory map (never held whole
+    in memory), that appears whole or not at all, as with :func:`atomic_open`.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> path = Path(tempfile.mkdtemp()) / "a.npy"
+        >>> with atomic_npy(path, (3, 2), np.float32) as out:
+        ...     out[:] = 1.0
+        >>> np.load(path).sum()
+        np.float32(6.0)
+    """
+    import numpy as np
+
+    shown = path
+    path = check_output_path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        except OSError as err:
+            raise OSError(err.errno, f"cannot write {shown}: {err.strerror or err}") from None
+        yield out
+        out.flush()
+        del out
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

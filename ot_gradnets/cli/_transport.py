@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ot_gradnets._io import atomic_npy
 from ot_gradnets._threads import add_threads_argument
 from ot_gradnets.bench.transport import METHODS
 from ot_gradnets.cli._common import (
@@ -296,23 +297,32 @@ def transform(args: argparse.Namespace) -> int:
     # a .npy file is memory-mapped: the map reads it chunk by chunk, in the map's dtype
     x = read_array(args.input, args.key, stream=True)
     tmap.set_params(threads=args.threads)
-    if not args.inverse:
-        out = tmap.transform(x)
-        write_array(args.output, np.asarray(out))
-        print(f"wrote {out.shape[0]} points to {args.output}")
-        return 0
     from sklearn.exceptions import ConvergenceWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # counted and reported below
-        out = np.asarray(tmap.inverse_transform(x))
-    failed = int(np.isnan(out).any(axis=1).sum())
-    write_array(args.output, out)
-    print(f"wrote {out.shape[0]} points to {args.output}")
+    def apply(out: np.ndarray | None = None) -> np.ndarray:
+        if not args.inverse:
+            return np.asarray(tmap.transform(x, out=out))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # counted and reported below
+            return np.asarray(tmap.inverse_transform(x, out=out))
+
+    if Path(args.output).suffix.lower() == ".npy":  # written through a memory map, in chunks
+        dtype = (
+            np.float64 if next(tmap.network_.parameters()).dtype == torch.float64 else np.float32
+        )
+        with atomic_npy(args.output, (len(x), tmap.n_features_in_), dtype) as out:
+            apply(out)
+            failed = _nan_rows(out)
+    else:
+        out = apply()
+        failed = _nan_rows(out)
+        write_array(args.output, out)
+    n = len(x)
+    print(f"wrote {n} points to {args.output}")
     if failed:
         print(
             f"ot-gradnets: {'warning' if args.allow_unconverged else 'error'}: the inverse did "
-            f"not converge for {failed} of {out.shape[0]} points; their rows are NaN in "
+            f"not converge for {failed} of {n} points; their rows are NaN in "
             f"{args.output}"
             + (
                 ""
@@ -323,6 +333,11 @@ def transform(args: argparse.Namespace) -> int:
         )
         return 0 if args.allow_unconverged else 3
     return 0
+
+
+def _nan_rows(out: np.ndarray, rows: int = 1 << 16) -> int:
+    """Rows of ``out`` with a NaN, counted chunk by chunk (``out`` may be a memory map)."""
+    return sum(int(np.isnan(out[i : i + rows]).any(axis=1).sum()) for i in range(0, len(out), rows))
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -80,7 +80,9 @@ class _FittedMap:
         x = self._input(X, name)
         return x.shape[0], (x[i : i + rows] for i in range(0, x.shape[0], rows))
 
-    def _map_rows(self, fn: Callable[[Tensor], Tensor], X: Any, name: str = "X") -> Any:
+    def _map_rows(
+        self, fn: Callable[[Tensor], Tensor], X: Any, name: str = "X", out: Any = None
+    ) -> Any:
         """``fn`` applied to the rows of ``X`` chunk by chunk, as the caller's type.
 
         A tensor that requires grad, with grad mode on, goes through ``fn`` in one piece with
@@ -96,14 +98,17 @@ class _FittedMap:
             return out.to(device=X.device, dtype=X.dtype)
         n, chunks = self._chunks(X, name)
         with self._threads(n), torch.no_grad():
-            return output_like(torch.cat([fn(x) for x in chunks]), X)
+            return _collect((fn(x) for x in chunks), X, n, out)
 
-    def transform(self, X: Any) -> Any:
+    def transform(self, X: Any, *, out: np.ndarray | None = None) -> Any:
         r"""Push points forward: :math:`T(x) = \nabla F(x)`.
 
         Args:
             X: points ``(n, d)``, array or tensor. A tensor that requires grad gives a result
                 that is differentiable in it (and in ``network_``'s parameters).
+            out: a writable numpy array ``(n, d)`` (e.g. a ``np.memmap`` on disk) that receives
+                the result chunk by chunk and is returned, so that neither the input (when
+                memory-mapped) nor the output is ever held whole in memory.
 
         Returns:
             ``(n, d)``, a tensor (same device and dtype as ``X``) for tensor input, else a numpy
@@ -120,10 +125,16 @@ class _FittedMap:
             >>> z.grad.shape
             torch.Size([3, 2])
         """
-        return self._map_rows(lambda x: self.network_(x), X)
+        return self._map_rows(lambda x: self.network_(x), X, out=out)
 
     def inverse_transform(
-        self, Y: Any, *, tol: float | None = None, max_iter: int = 100, damping: float = 0.0
+        self,
+        Y: Any,
+        *,
+        tol: float | None = None,
+        max_iter: int = 100,
+        damping: float = 0.0,
+        out: np.ndarray | None = None,
     ) -> Any:
         r"""Pull points back: :math:`T^{-1}(y) = \nabla F^*(y) = \operatorname{argmin}_x F(x) -
         \langle x, y\rangle`.
@@ -141,14 +152,15 @@ class _FittedMap:
                 to the largest coordinate of the standardised ``Y``).
             max_iter: the most Newton iterations.
             damping: Levenberg-Marquardt damping added to the Hessian.
+            out: a writable numpy array ``(n, d)`` for the result, as in :meth:`transform`.
 
         Returns:
-            ``(n, d)`` like ``Y``'s type. **Rows whose residual** :math:`|T(x) - y|` **did not
+            ``(n, d)`` like ``Y``'s type (``out`` when given). **Rows whose residual** :math:`|T(x) - y|` **did not
             reach** ``tol`` **are NaN** (no trustworthy inverse was found), and a
             :class:`~sklearn.exceptions.ConvergenceWarning` counts them; test with
             ``np.isnan(out).any(axis=1)``.
         """
-        return self._solve_rows(Y, lambda x, y: x, tol, max_iter, damping)
+        return self._solve_rows(Y, lambda x, y: x, tol, max_iter, damping, out)
 
     def _solve_rows(
         self,
@@ -157,6 +169,7 @@ class _FittedMap:
         tol: float | None,
         max_iter: int,
         damping: float,
+        out: Any = None,
     ) -> Any:
         """``then(x, y)`` with :math:`x = T^{-1}(y)` (NaN rows where Newton failed, warned once
         for the whole call), chunk by chunk over the rows of ``Y``."""
@@ -172,15 +185,20 @@ class _FittedMap:
                 chunks = big_chunks = list(chunks)  # views of one tensor
             big = max([1.0] + [float(self._to_inner(y).abs().max()) for y in big_chunks])
             tol_inner = 100 * torch.finfo(next(self.network_.parameters()).dtype).eps * big
-        outs, n_failed, worst = [], 0, 0.0
-        with self._threads(n, solve=True):
+        n_failed, worst = 0, 0.0
+
+        def solved() -> Iterator[Tensor]:
+            nonlocal n_failed, worst
             for y in chunks:
                 x, failed, residual = self._solve(y, tol_inner, max_iter, damping)
                 if bool(failed.any()):
                     n_failed += int(failed.sum())
                     worst = max(worst, float(residual[failed].max()) * self._unit())
                 with torch.no_grad():
-                    outs.append(then(x, y))
+                    yield then(x, y)
+
+        with self._threads(n, solve=True):
+            result = _collect(solved(), Y, n, out)
         if n_failed:
             warnings.warn(
                 f"inverse: Newton did not reach tol={tol_inner * self._unit():.3g} for {n_failed} of {n} "
@@ -189,7 +207,7 @@ class _FittedMap:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return output_like(torch.cat(outs), Y)
+        return result
 
     def _unit(self) -> float:
         """The data's unit in the inner (standardised) coordinates: residuals there are those
@@ -357,3 +375,24 @@ def feature_names(X: Any) -> np.ndarray | None:
         return None
     names = np.asarray(list(columns), dtype=object)
     return names if len(names) and all(isinstance(n, str) for n in names) else None
+
+
+def _collect(parts: Iterator[Tensor], ref: Any, n: int, out: Any) -> Any:
+    """The chunks ``parts`` of a result of ``n`` rows: concatenated as the caller's type (like
+    ``ref``), or written into ``out`` (a numpy array) as they come and ``out`` returned."""
+    if out is None:
+        return output_like(torch.cat(list(parts)), ref)
+    if not isinstance(out, np.ndarray) or not out.flags.writeable or len(out) != n:
+        raise ValueError(
+            f"out must be a writable numpy array of {n} rows, got "
+            f"{type(out).__name__}{getattr(out, 'shape', '')}."
+        )
+    start = 0
+    for part in parts:
+        if tuple(out.shape[1:]) != tuple(part.shape[1:]):
+            raise ValueError(
+                f"out has shape {out.shape}; the result has rows of {tuple(part.shape[1:])}."
+            )
+        out[start : start + len(part)] = part.detach().cpu().numpy()
+        start += len(part)
+    return out

@@ -147,3 +147,18 @@ def test_grid_search_uses_score_without_a_scoring_argument():
     search = GridSearchCV(BrenierMap(max_iter=10, random_state=0), {"lr": [1e-3, 3e-2]}, cv=2)
     search.fit(x, y)
     assert search.best_params_["lr"] in (1e-3, 3e-2) and np.isfinite(search.best_score_)
+
+
+def test_out_receives_the_result_chunk_by_chunk(tmap, monkeypatch, tmp_path):
+    z = _points(40)
+    expected, back = tmap.transform(z).numpy(), tmap.inverse_transform(z).numpy()
+    monkeypatch.setattr(type(tmap), "_chunk_rows", lambda self, solve=False: 6)
+    out = np.lib.format.open_memmap(tmp_path / "o.npy", mode="w+", dtype=np.float64, shape=(40, 3))
+    assert tmap.transform(z.numpy(), out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert tmap.inverse_transform(z.numpy(), out=out) is out
+    np.testing.assert_allclose(out, back, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="writable numpy array of 40 rows"):
+        tmap.transform(z, out=np.empty((39, 3)))
+    with pytest.raises(ValueError, match="out has shape"):
+        tmap.transform(z, out=np.empty((40, 2)))
