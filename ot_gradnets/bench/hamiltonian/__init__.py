@@ -21,15 +21,17 @@ Example:
     ('gradnet-m', 'auto', {'num_modules': 8})
 """
 
+from ot_gradnets.bench.hamiltonian._specs import (
+    DEFAULT_MODEL_KWARGS,
+    TRAINING_OPTIONS,
+    ModelSpec,
+    parse_model_spec,
+)
 from ot_gradnets.bench.hamiltonian._suite import (
     DEFAULT_LR_GRID,
-    DEFAULT_MODEL_KWARGS,
     FLOOR_LABEL,
-    TRAINING_OPTIONS,
     BenchRow,
-    ModelSpec,
     format_table,
-    parse_model_spec,
     run_benchmark,
 )
 

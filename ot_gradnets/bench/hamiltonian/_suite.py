@@ -26,7 +26,7 @@ import copy
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from ot_gradnets._io import atomic_write_text
 from ot_gradnets._registry import check_choice
 from ot_gradnets.bench import Column, RowStore, markdown_table, read_rows, run_units
 from ot_gradnets.core._budget import count_parameters
-from ot_gradnets.core._training import SCHEDULES
+from ot_gradnets.core.hamiltonian._catalog import SYSTEMS, make_system
 from ot_gradnets.core.hamiltonian._data import HamiltonianDataset, make_dataset, split_validation
 from ot_gradnets.core.hamiltonian._integrators import INTEGRATORS, rollout
 from ot_gradnets.core.hamiltonian._metrics import (
@@ -45,23 +45,16 @@ from ot_gradnets.core.hamiltonian._metrics import (
     trajectory_error,
 )
 from ot_gradnets.core.hamiltonian._models import HamiltonianField, make_hamiltonian_model
-from ot_gradnets.core.hamiltonian._systems import SYSTEMS, make_system
-from ot_gradnets.core.hamiltonian._train import (
-    DynamicsFitResult,
-    DynamicsLRSelection,
-    fit_dynamics_models,
-    select_lr,
-)
+from ot_gradnets.core.hamiltonian._select import DynamicsLRSelection, select_lr
+from ot_gradnets.core.hamiltonian._train import DynamicsFitResult, fit_dynamics_models
+
+from ._specs import ModelSpec, _check_spec, parse_model_spec
 
 __all__ = [
-    "ModelSpec",
     "BenchRow",
-    "parse_model_spec",
     "run_benchmark",
-    "DEFAULT_MODEL_KWARGS",
     "DEFAULT_LR_GRID",
     "FLOOR_LABEL",
-    "TRAINING_OPTIONS",
     "format_table",
 ]
 
@@ -72,105 +65,11 @@ DEFAULT_LR_GRID: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
 #: integration alone puts under the energy and trajectory columns.
 FLOOR_LABEL = "true field (integrator floor)"
 
-#: Architecture defaults per model name; ``"hnn"`` is HNN's MLP (two hidden layers of 200 tanh
-#: units) and sets the parameter budget of the others unless a budget is given.
-DEFAULT_MODEL_KWARGS: dict[str, dict[str, Any]] = {
-    "hnn": {"width": 200, "depth": 2},
-    "mlp": {"depth": 2},
-    "gradnet-m": {"num_modules": 4},
-    "mgradnet-m": {"num_modules": 4},
-    "gradnet-c": {"depth": 4},
-    "mgradnet-c": {"depth": 4},
-}
-
-
-#: Spec options that are about training rather than the architecture, with their defaults:
-#: ``schedule`` (a name of :data:`ot_gradnets.core.SCHEDULES`), ``init`` (``"data"`` calls the
-#: network's ``init_from_data`` on the training states) and ``grow`` (the size that the parameter
-#: budget sets, ``"width"`` or ``"num_modules"``; see :func:`ot_gradnets.core.model_for_budget`).
-TRAINING_OPTIONS: dict[str, str] = {"schedule": "constant", "init": "default", "grow": "width"}
-
-
-@dataclass
-class ModelSpec:
-    """A model to benchmark: registry ``name``, learning rate and architecture options.
-
-    ``lr="auto"`` selects the learning rate on a validation split of the training data
-    (:func:`~ot_gradnets.core.hamiltonian.select_lr`). ``kwargs`` also carries the
-    ``TRAINING_OPTIONS`` it sets.
-    """
-
-    name: str
-    lr: float | str = 1e-3
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def option(self, key: str) -> str:
-        """A training option of ``TRAINING_OPTIONS`` (its default when not given)."""
-        return str(self.kwargs.get(key, TRAINING_OPTIONS[key]))
-
-    @property
-    def architecture(self) -> dict[str, Any]:
-        """Constructor options, that is ``kwargs`` without the training options."""
-        return {k: v for k, v in self.kwargs.items() if k not in TRAINING_OPTIONS}
-
-    @property
-    def label(self) -> str:
-        """Short label, e.g. ``gradnet-m(num_modules=32,lr=0.01)``."""
-        opts = {**self.kwargs, "lr": self.lr}
-        defaults = {**DEFAULT_MODEL_KWARGS.get(_base(self.name), {}), **TRAINING_OPTIONS,
-                    "lr": 1e-3}  # fmt: skip
-        extra = ",".join(f"{k}={v}" for k, v in opts.items() if defaults.get(k) != v)
-        return f"{self.name}({extra})" if extra else self.name
-
-
-def _base(name: str) -> str:
-    return name.removesuffix("+quadratic")
-
 
 def _width(model: HamiltonianField) -> int:
     net = model.net
     terms = getattr(net, "terms", None)
     return int(getattr(terms[0] if terms is not None else net, "width", 0))
-
-
-def _parse_value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_model_spec(text: str) -> ModelSpec:
-    """Parse ``"name"`` or ``"name:key=value,key=value"``.
-
-    ``lr`` sets the learning rate: a number, or ``auto`` to select it on a validation split of
-    the training trajectories (see :func:`run_benchmark`).
-
-    Example:
-        >>> parse_model_spec("gradnet-m:num_modules=32,lr=1e-2")
-        ModelSpec(name='gradnet-m', lr=0.01, kwargs={'num_modules': 32})
-        >>> parse_model_spec("mlp:lr=auto").lr
-        'auto'
-    """
-    name, _, rest = text.partition(":")
-    kwargs = dict(DEFAULT_MODEL_KWARGS.get(_base(name), {}))
-    lr: float | str = 1e-3
-    for item in filter(None, rest.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"model option {item!r} in {text!r} must look like key=value.")
-        if key == "lr":
-            try:
-                lr = "auto" if value == "auto" else float(value)
-            except ValueError:
-                raise ValueError(
-                    f"lr in {text!r} must be a number or 'auto', got {value!r}."
-                ) from None
-        else:
-            kwargs[key] = _parse_value(value)
-    return ModelSpec(name=name, lr=lr, kwargs=kwargs)
 
 
 @dataclass
@@ -516,15 +415,6 @@ def _system_rows(s: _Settings, unit: tuple[str]) -> list[dict[str, Any]]:
         plot_curves(fits, out / f"curves_{sys_name}.png",
                     title=f"{sys_name}: test derivative error vs training time")  # fmt: skip
     return [asdict(r) for r in rows]
-
-
-def _check_spec(spec: ModelSpec) -> None:
-    """A spec's learning rate is a non-negative number or ``"auto"``; its training options are
-    known values."""
-    if spec.lr != "auto" and (isinstance(spec.lr, str) or not spec.lr >= 0):
-        raise ValueError(f"lr of {spec.label!r} must be a number or 'auto'.")
-    check_choice(spec.option("schedule"), SCHEDULES, f"schedule of {spec.label!r}")
-    check_choice(spec.option("init"), ("default", "data"), f"init of {spec.label!r}")
 
 
 def _curve_rows(system: str, label: str, res: DynamicsFitResult) -> list[dict[str, Any]]:

@@ -16,7 +16,9 @@ Example:
     [0, 5]
 """
 
+from ._catalog import SYSTEMS, make_system
 from ._data import HamiltonianDataset, make_dataset, split_validation
+from ._gravity import NBodyGravity, ThreeBody, TwoBody
 from ._integrators import (
     INTEGRATORS,
     implicit_midpoint_step,
@@ -34,28 +36,22 @@ from ._metrics import (
     trajectory_error,
 )
 from ._models import MODEL_NAMES, HamiltonianField, make_hamiltonian_model
+from ._select import DynamicsLRSelection, select_lr
 from ._systems import (
-    SYSTEMS,
     ChargedDoubleWell,
     DoublePendulum,
     HamiltonianSystem,
     MassSpring,
-    NBodyGravity,
     Pendulum,
     SpringChain,
-    ThreeBody,
-    TwoBody,
     apply_j,
-    make_system,
     symplectic_matrix,
 )
 from ._train import (
     DynamicsFitResult,
-    DynamicsLRSelection,
     fit_dynamics,
     fit_dynamics_models,
     predict_field,
-    select_lr,
 )
 
 __all__ = [

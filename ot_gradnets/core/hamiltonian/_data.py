@@ -9,7 +9,8 @@ from torch import Tensor
 
 from ot_gradnets._validation import check_nonnegative_float, check_positive_int
 
-from ._systems import HamiltonianSystem, make_system
+from ._catalog import make_system
+from ._systems import HamiltonianSystem
 
 __all__ = ["HamiltonianDataset", "make_dataset", "split_validation"]
 
