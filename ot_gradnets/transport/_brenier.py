@@ -47,12 +47,7 @@ from ot_gradnets.transport._persistence import (
 )
 from ot_gradnets.transport._samples import SampleSource
 from ot_gradnets.transport._standardize import Standardization
-from ot_gradnets.transport._streams import (
-    StreamedSource,
-    fit_standardization,
-    split_held_out,
-    standardized,
-)
+from ot_gradnets.transport._streams import fit_standardization
 
 __all__ = ["NETWORKS", "BrenierMap", "gaussian_map"]
 
@@ -334,51 +329,56 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         source_log_density: Callable[[Tensor], Tensor] | None,
         target_log_density: Callable[[Tensor], Tensor] | None,
     ) -> tuple[nn.Module, Any, torch.Generator, Any, tuple[Tensor, float]]:
-        """Validate the data, standardise it, build and initialise the network and the loss."""
+        """Validate the data into sources, standardise them, hold samples out, build and
+        initialise the network and start the loss, in that order. Each source (samples,
+        sampler or stream) does each step its own way, with its reference sample."""
+        # validation: the sources with their reference samples, and the loss
         source, x_ref, target, y_ref, loss_fn = make_sources_and_loss(
             self, X, Y, source_log_density, target_log_density
         )
         dim, dtype, device = source.dim, source.dtype, source.device
         gen = make_generator(self.random_state)
-        for stream in (s for s in (source, target) if isinstance(s, StreamedSource)):
-            stream.seed_from(gen)
+        for side in (source, target):
+            if side is not None:
+                side.seed_from(gen)  # a stream's own draws of fresh rows
 
-        # The log-densities of "monge-ampere" live in the data's coordinates: no standardising.
-        std = None
+        # standardisation; the log-densities of "monge-ampere" live in the data's coordinates
+        std: Standardization | None = None
         self.strong_convexity_ = float(self.strong_convexity)
         if self.standardize and self.loss != "monge-ampere":
+            assert target is not None and y_ref is not None
             reduce = not isinstance(self.network, nn.Module)
             std = fit_standardization(source, x_ref, target, y_ref, reduce=reduce)
             few = self._few_samples(std, source, target, dim)
             self.strong_convexity_ = self._auto_strong_convexity(few)
-            source, x_ref = standardized(source, x_ref, std, "source")
-            assert target is not None and y_ref is not None
-            target, y_ref = standardized(target, y_ref, std, "target")
+            source, x_ref = source.standardized(x_ref, std, "source")
+            target, y_ref = target.standardized(y_ref, std, "target")
         fit_dim = dim if std is None else std.dim
 
+        # held-out samples
         held_out: tuple[Tensor, Tensor | None] | None = None
         for name in ("validation_scores_", "best_validation_score_", "best_iter_"):
             self.__dict__.pop(name, None)  # an earlier fit's, with other settings
         if self.validation_fraction is not None:
             # capped: exact OT (loss="w2") and dense Sinkhorn on the held-out set grow as n_val^2
             held = (float(self.validation_fraction), _MAX_HELD_OUT, max(self.batch_size, 1000))
-            source, x_ref, x_val = split_held_out(source, x_ref, *held, gen)
+            source, x_ref, x_val = source.hold_out(x_ref, *held, gen)
             y_val = None
             if target is not None:
                 assert y_ref is not None
-                target, y_ref, y_val = split_held_out(target, y_ref, *held, gen)
+                target, y_ref, y_val = target.hold_out(y_ref, *held, gen)
             held_out = (x_val, y_val)
 
-        # Network initialisation from random_state: built on the CPU from the CPU generator only
-        # (torch.manual_seed would also reseed, and leave changed, the global CUDA generators),
-        # so the same seed gives the same initial network on every device.
+        # the network, initialised from random_state: built on the CPU from the CPU generator
+        # only (torch.manual_seed would also reseed, and leave changed, the global CUDA
+        # generators), so the same seed gives the same initial network on every device
         with torch.random.fork_rng(devices=[]), torch.device("cpu"):
             torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=gen)))
             net = self._build_network(fit_dim, dtype, device, self.strong_convexity_)
-        if y_ref is not None:
-            assert target is not None
-            if self.linear_term:
-                init_linear(net, source, x_ref, target, y_ref)
+        # the linear start: the Gaussian map between the two sides
+        if self.linear_term and target is not None:
+            assert y_ref is not None
+            init_linear(net, source, x_ref, target, y_ref)
         self.network_ = net
         if std is not None:
             self.network_ = StandardizedGradient(
@@ -390,6 +390,8 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             self.__dict__.pop("feature_names_in_", None)  # an earlier fit's
         else:
             self.feature_names_in_ = names
+
+        # the loss's start (e.g. the semi-dual's pool and warm starts)
         self.loss_fn_ = loss_fn
         loss_fn.start(net, source, target, gen)
         # the guard's yardstick: source samples, whose images should have the target's scale
@@ -521,10 +523,11 @@ class BrenierMap(_FittedMap, OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """What a checkpoint must share with this fit: the settings that shape training and
         a digest of the (standardised) data."""
         config = {k: v for k, v in save_config(self).items() if k not in _RESUMABLE}
-        source, target = loss_fn.source, loss_fn.target
-        data = [s.data for s in (source, target) if s is not None and s.stored]
-        data += [t for s in (source, target) if isinstance(s, StreamedSource)
-                 for t in (s.moments().mean, s.moments().cov)]  # fmt: skip
+        sources = [s for s in (loss_fn.source, loss_fn.target) if s is not None]
+        # samples in memory first, then moments: the order of the checkpoints written so far
+        data = [
+            t for s in sorted(sources, key=lambda s: s.needs_moments) for t in s.fingerprint_data()
+        ]
         return {"config": repr(sorted(config.items())), "data": data_digest(data, x_probe)}
 
     def _lr(self, dim: int) -> float:

@@ -17,7 +17,7 @@ from ot_gradnets.core import GradientSum, QuadraticGradient
 from ot_gradnets.transport._brenier_setup import NETWORKS
 from ot_gradnets.transport._gaussian import gaussian_map, gaussian_map_from_moments
 from ot_gradnets.transport._samples import SampleSource
-from ot_gradnets.transport._streams import linear_start_moments, mean_output
+from ot_gradnets.transport._streams import linear_start_moments
 
 __all__ = ["build_network", "init_linear", "resolve_depth"]
 
@@ -94,4 +94,4 @@ def init_linear(
         mx, my = moments
         reg = 1e-6 + (x.shape[1] / min(mx.n, my.n)) ** 2
         a, b = (t.to(x) for t in gaussian_map_from_moments(mx.mean, mx.cov, my.mean, my.cov, reg))
-    quad.set_affine(a, b - mean_output(inner, source, x))
+    quad.set_affine(a, b - source.mean_output(inner, x))

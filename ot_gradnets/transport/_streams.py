@@ -19,13 +19,18 @@ in bounded memory:
 The batches drawn are those the same array would give in memory (same generator, same indices),
 so a streamed fit is the in-memory fit up to the rounding of the moments (tested), except that a
 held-out set (``validation_fraction``) is a different random choice of rows.
+
+A stream answers the methods of :class:`~ot_gradnets.transport._samples.SampleSource` (moments,
+standardisation, hold-out, mean output, seeding, checkpoint digest) with its own behaviour, so the
+fit never asks which kind of source it has; :func:`fit_standardization` and
+:func:`linear_start_moments` decide, for any two sources, whether the reference samples or the
+moments are used.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,7 @@ import torch
 from torch import Tensor
 
 from ot_gradnets._distributed import share_of_draw
-from ot_gradnets.transport._samples import SampleSource, hold_out, mapped
+from ot_gradnets.transport._samples import CHUNK_ROWS, Moments, SampleSource
 from ot_gradnets.transport._standardize import (
     Standardization,
     standardization,
@@ -45,30 +50,15 @@ __all__ = [
     "Moments",
     "StreamedSource",
     "fit_standardization",
-    "split_held_out",
     "is_streamed",
     "linear_start_moments",
-    "mean_output",
-    "moments_of",
     "open_stream",
-    "standardized",
 ]
 
-#: Rows read per chunk by the passes over a whole stream.
-CHUNK_ROWS = 1 << 16
-
-
-@dataclass
-class Moments:
-    """Count, mean ``(d,)`` and unbiased covariance ``(d, d)`` of a sample, in float64."""
-
-    n: int
-    mean: Tensor
-    cov: Tensor
-
-    def affine(self, weight: Tensor, shift: Tensor) -> Moments:
-        """The moments of ``x @ weight + shift``."""
-        return Moments(self.n, self.mean @ weight + shift, weight.T @ self.cov @ weight)
+#: Rows a stream's reference sample holds (probes of the map's scale, the first rows).
+REFERENCE_ROWS = 4096
+#: Rows over which the initial network's mean output is taken on a long stream.
+MEAN_ROWS = 1 << 16
 
 
 def is_streamed(data: Any) -> bool:
@@ -160,7 +150,9 @@ class StreamedSource(SampleSource):
         name: the argument's name, for error messages.
 
     Batches are ``raw @ weight + shift`` (the affine map set by :meth:`mapped`; none at first),
-    read from the rows not held out (:meth:`hold_out`).
+    read from the rows not held out (:meth:`hold_out`). Its reference sample (what the methods
+    taking ``ref`` are given, and return) is its first :data:`REFERENCE_ROWS` training rows;
+    what a fit needs from the whole sample is computed from every row instead.
     """
 
     def __init__(
@@ -231,9 +223,14 @@ class StreamedSource(SampleSource):
             k = torch.arange(start, min(start + CHUNK_ROWS, self.size))
             yield self._read(self._row_of(k))
 
-    def moments(self) -> Moments:
+    @property
+    def needs_moments(self) -> bool:
+        """``True``: the reference sample is only the first rows; see :meth:`moments`."""
+        return True
+
+    def moments(self, ref: Tensor | None = None) -> Moments:
         """Mean and covariance of all ``n`` rows (held-out ones included), mapped like the
-        batches; the first call reads the stream once and checks every row."""
+        batches, whatever ``ref``; the first call reads the stream once and checks every row."""
         if self._moments is None:
             self._moments = self._raw_moments()
         if self.weight is None:
@@ -269,7 +266,23 @@ class StreamedSource(SampleSource):
         out.weight, out.shift, out.dim = w64.to(self.dtype), s64.to(self.dtype), dim
         return out
 
-    def hold_out(self, n_val: int, generator: torch.Generator) -> Tensor:
+    def standardized(
+        self, ref: Tensor, std: Standardization, side: str
+    ) -> tuple[StreamedSource, Tensor]:
+        """The stream read in the standardised coordinates of ``side`` (the standardisation's
+        affine map applied to each batch as it is read), with its reference sample."""
+        out = self.mapped(std.dim, *std.affine(side))
+        return out, out.head(REFERENCE_ROWS)
+
+    def hold_out(
+        self, ref: Tensor, fraction: float, cap: int, n_fresh: int, gen: torch.Generator
+    ) -> tuple[StreamedSource, Tensor, Tensor]:
+        """Hold out ``min(cap, fraction * n)`` random rows (:meth:`hold_out_rows`) and keep
+        streaming the others: ``(this stream, its reference sample, held-out rows)``."""
+        val = self.hold_out_rows(min(cap, max(1, round(fraction * self.size))), gen)
+        return self, self.head(REFERENCE_ROWS), val
+
+    def hold_out_rows(self, n_val: int, generator: torch.Generator) -> Tensor:
         """Hold out ``n_val`` distinct random rows (skipped by later draws); returns them."""
         if self.size - n_val < 2:
             raise ValueError(
@@ -292,23 +305,29 @@ class StreamedSource(SampleSource):
         follow, as they would in memory)."""
         self.generator.manual_seed(generator.initial_seed() ^ zlib.crc32(self.name.encode()))
 
+    @torch.no_grad()
+    def mean_output(self, fn: Callable[[Tensor], Tensor], ref: Tensor) -> Tensor:
+        """The mean of ``fn`` over the training rows, chunk by chunk, on a stream of at most
+        :data:`MEAN_ROWS` rows; else over :data:`MEAN_ROWS` rows drawn from it."""
+        if self.size > MEAN_ROWS:
+            return fn(self.sample(MEAN_ROWS)).mean(0)
+        total = sum(fn(chunk).sum(0) for chunk in self.chunks())
+        return total / self.size  # type: ignore[operator]
+
+    def fingerprint_data(self) -> list[Tensor]:
+        """What a checkpoint's data digest covers: the stream's (mapped) moments."""
+        m = self.moments()
+        return [m.mean, m.cov]
+
 
 # ---------------------------------------------------------------------------------------------
-# what a fit computes from whole samples, for any mix of stored, sampled and streamed sources
+# what a fit computes from whole samples, for any two sources: from the reference samples when
+# both are in memory (held samples or samplers), from the moments when a side needs them
 # ---------------------------------------------------------------------------------------------
 
-#: Rows a stream's reference sample holds (probes of the map's scale, the first rows).
-REFERENCE_ROWS = 4096
-#: Rows over which the initial network's mean output is taken on a long stream.
-MEAN_ROWS = 1 << 16
 
-
-def moments_of(source: SampleSource, ref: Tensor) -> Moments:
-    """The moments of a stream (every row), or of a reference sample (stored data: all of it)."""
-    if isinstance(source, StreamedSource):
-        return source.moments()
-    x64 = ref.double().cpu()
-    return Moments(x64.shape[0], x64.mean(0), torch.cov(x64.T).reshape(x64.shape[1], -1))
+def _any_needs_moments(*sources: SampleSource | None) -> bool:
+    return any(s is not None and s.needs_moments for s in sources)
 
 
 def fit_standardization(
@@ -319,58 +338,23 @@ def fit_standardization(
     *,
     reduce: bool,
 ) -> Standardization:
-    """The standardisation of the data: from the samples in memory, or from the moments when
-    a side is streamed."""
-    if not any(isinstance(s, StreamedSource) for s in (source, target)):
+    """The standardisation of the data: from the reference samples when both sides are in
+    memory, else from the sources' moments (:attr:`SampleSource.needs_moments`)."""
+    if not _any_needs_moments(source, target):
         return standardization(x_ref, y_ref, reduce=reduce)
-    mx = moments_of(source, x_ref)
-    my = None if target is None or y_ref is None else moments_of(target, y_ref)
+    mx = source.moments(x_ref)
+    my = None if target is None or y_ref is None else target.moments(y_ref)
     return standardization_from_moments(
         mx.mean, mx.cov, None if my is None else my.mean, None if my is None else my.cov,
         reduce=reduce, dtype=x_ref.dtype, device=x_ref.device,
     )  # fmt: skip
 
 
-def standardized(
-    source: SampleSource, ref: Tensor, std: Standardization, side: str
-) -> tuple[SampleSource, Tensor]:
-    """``source`` and its reference sample in the standardised coordinates of ``side``."""
-    if isinstance(source, StreamedSource):
-        out = source.mapped(std.dim, *std.affine(side))
-        return out, out.head(REFERENCE_ROWS)
-    return mapped(source, ref, std.dim, std.source if side == "source" else std.target)
-
-
-def split_held_out(
-    source: SampleSource, ref: Tensor, fraction: float, cap: int, n_fresh: int, gen: torch.Generator
-) -> tuple[SampleSource, Tensor, Tensor]:
-    """:func:`~ot_gradnets.transport._samples.hold_out` for any source; a stream holds out
-    ``min(cap, fraction * n)`` random rows and keeps streaming the others."""
-    if not isinstance(source, StreamedSource):
-        return hold_out(source, ref, fraction, cap, n_fresh, gen)
-    val = source.hold_out(min(cap, max(1, round(fraction * source.size))), gen)
-    return source, source.head(REFERENCE_ROWS), val
-
-
 def linear_start_moments(
     source: SampleSource, x_ref: Tensor, target: SampleSource, y_ref: Tensor
 ) -> tuple[Moments, Moments] | None:
-    """The two sides' moments when one is streamed (``None``: both are in memory)."""
-    if not any(isinstance(s, StreamedSource) for s in (source, target)):
+    """The two sides' moments when a side needs them (``None``: the reference samples serve,
+    both sides being in memory)."""
+    if not _any_needs_moments(source, target):
         return None
-    return moments_of(source, x_ref), moments_of(target, y_ref)
-
-
-@torch.no_grad()
-def mean_output(fn: Callable[[Tensor], Tensor], source: SampleSource, ref: Tensor) -> Tensor:
-    """The mean of ``fn`` over the samples: all of them in memory, or on a stream of at most
-    :data:`MEAN_ROWS` rows (chunk by chunk), else over :data:`MEAN_ROWS` rows drawn from it."""
-    if not isinstance(source, StreamedSource):
-        if ref.shape[0] <= CHUNK_ROWS:
-            return fn(ref).mean(0)
-        # in chunks: the network's activations on 10^7 rows at once would take gigabytes
-        return sum(fn(chunk).sum(0) for chunk in ref.split(CHUNK_ROWS)) / ref.shape[0]
-    if source.size > MEAN_ROWS:
-        return fn(source.sample(MEAN_ROWS)).mean(0)
-    total = sum(fn(chunk).sum(0) for chunk in source.chunks())
-    return total / source.size  # type: ignore[operator]
+    return source.moments(x_ref), target.moments(y_ref)

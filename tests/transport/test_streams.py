@@ -97,7 +97,7 @@ def test_a_long_stream_keeps_a_bounded_pool_and_resumes_exactly(files, tmp_path,
 def test_held_out_rows_are_never_drawn_for_training():
     arr = np.arange(40, dtype=np.float64).reshape(20, 2)
     src = open_stream(_memmap(arr), "X", None, None, None)
-    held = src.hold_out(5, torch.Generator().manual_seed(0))
+    held = src.hold_out_rows(5, torch.Generator().manual_seed(0))
     skipped = set(src.skip.tolist())
     assert len(skipped) == 5 and src.size == 15
     assert {int(r) for r in held[:, 0].tolist()} == {2 * i for i in skipped}
@@ -180,3 +180,53 @@ def test_a_csv_larger_than_memory_says_how_to_convert_it(tmp_path, monkeypatch, 
     argv = ["fit", str(tmp_path / "x.csv"), str(tmp_path / "x.csv"), "-o", str(tmp_path / "m.pt")]
     assert main(argv) == 2
     assert "ot-gradnets convert" in capsys.readouterr().err
+
+
+def test_held_samples_samplers_and_streams_answer_the_same_methods():
+    from ot_gradnets.transport._samples import as_source
+
+    rng = np.random.default_rng(5)
+    arr = rng.normal(size=(300, 3)) * np.array([1.0, 2.0, 0.5]) + 1.0
+    held, x_ref = as_source(torch.tensor(arr), "X", None, None, None)
+    stream = open_stream(_memmap(arr), "X", None, None, None)
+    sampler, s_ref = as_source(lambda n: torch.tensor(arr[:n]), "X", 3, torch.float64, None)
+    assert (held.needs_moments, sampler.needs_moments, stream.needs_moments) == (False, False, True)
+    s_head = stream.head(len(arr))
+    for a, b in zip(
+        (held.moments(x_ref).mean, held.moments(x_ref).cov),
+        (stream.moments(s_head).mean, stream.moments(s_head).cov),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+    fn = lambda z: z**2  # noqa: E731
+    torch.testing.assert_close(held.mean_output(fn, x_ref), stream.mean_output(fn, s_head))
+    assert torch.equal(sampler.mean_output(fn, s_ref), fn(s_ref).mean(0))
+    assert len(held.fingerprint_data()) == 1 and sampler.fingerprint_data() == []
+    assert len(stream.fingerprint_data()) == 2
+    gen = torch.Generator().manual_seed(0)
+    for src in (held, sampler):  # no generator of their own: seeding draws nothing
+        src.seed_from(gen)
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(0).get_state())
+    for src, ref in ((held, x_ref), (stream, s_head), (sampler, s_ref)):
+        train, train_ref, val = src.hold_out(ref, 0.1, 4096, 20, torch.Generator().manual_seed(1))
+        assert val.shape == ((20, 3) if src is sampler else (30, 3))
+        assert train.size in (None, 270) and train_ref.shape[1] == 3
+
+
+def test_no_module_switches_on_streamed_sources():
+    import ast
+    from pathlib import Path
+
+    import ot_gradnets.transport as transport
+
+    switches = []
+    for path in sorted(Path(transport.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("isinstance", "issubclass")
+                and "StreamedSource" in ast.unparse(node)
+            ):
+                switches.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not switches, "sources answer methods, not type checks:\n" + "\n".join(switches)
