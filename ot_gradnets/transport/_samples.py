@@ -6,7 +6,7 @@ can follow them) or from a sampler ``n -> (n, dim)`` (fresh samples every call).
 what a fit needs from the whole sample (its moments, the sample in standardised coordinates, a
 held-out split, the mean of a function over it, what a checkpoint's digest covers); streamed
 samples (:class:`~ot_gradnets.transport._streams.StreamedSource`) answer the same methods in
-bounded memory, so that a fit asks its sources and never their types. :func:`as_source` turns
+bounded memory, so that a fit asks its sources and never their types. ``as_source`` turns
 the estimator's inputs into sources.
 """
 
@@ -55,7 +55,7 @@ class SampleSource:
         name: the argument's name, for error messages.
 
     What a fit needs from the whole sample comes from the reference sample that goes with the
-    source (:func:`as_source`: the samples themselves, or a sampler's draw of 4,096): every
+    source (``as_source``: the samples themselves, or a sampler's draw of 4,096): every
     method that takes ``ref`` is given it.
     """
 
@@ -150,7 +150,7 @@ class SampleSource:
     @torch.no_grad()
     def mean_output(self, fn: Callable[[Tensor], Tensor], ref: Tensor) -> Tensor:
         """The mean of ``fn`` over the reference sample (stored data: all of it), in chunks of
-        :data:`CHUNK_ROWS` when it is long."""
+        ``CHUNK_ROWS`` when it is long."""
         if ref.shape[0] <= CHUNK_ROWS:
             return fn(ref).mean(0)
         # in chunks: the network's activations on 10^7 rows at once would take gigabytes
