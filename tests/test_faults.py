@@ -187,3 +187,12 @@ def test_a_killed_benchmark_resumes_keeping_its_finished_rows(tmp_path) -> None:
     final = list(csv.DictReader(table.open()))
     assert len(final) == 4
     assert all(r in final for r in kept)  # the finished rows as they were, fit times too
+
+
+@pytest.mark.parametrize("text", ["", "a,b\n", "\n\n"], ids=["empty", "header alone", "blank"])
+def test_convert_of_a_csv_without_data_says_so(tmp_path, capsys, text):
+    (tmp_path / "x.csv").write_text(text)
+    assert main(["convert", str(tmp_path / "x.csv"), "-o", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no data rows" in err and "Warning" not in err
+    assert not (tmp_path / "x.npy").exists()

@@ -9,13 +9,12 @@ one sample per row, an optional header line).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from ot_gradnets._io import atomic_open, check_output_path
+from ot_gradnets._io import atomic_npy, atomic_open, check_output_path
 
 __all__ = ["check_output", "convert", "name_files", "read_array", "write_array"]
 
@@ -140,11 +139,12 @@ def convert(args: argparse.Namespace) -> int:
     check_output(args.output, args.input)
     if dst.suffix.lower() != ".npy":
         raise ValueError(f"{dst}: the output of convert is a .npy file.")
+    n = _data_rows(src)
+    if n <= 0:
+        raise ValueError(f"{src} holds no data rows (an empty file, or a header alone).")
     first = np.loadtxt(src, delimiter=",", max_rows=1, ndmin=2, skiprows=_header_rows(src))
-    width, n = first.shape[1], _data_rows(src)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:  # written beside the target, renamed over it when whole
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, width))
+    width = first.shape[1]
+    with atomic_npy(dst, (n, width), np.float32) as out:  # renamed over dst when whole
         row = 0
         with src.open() as fh:
             for _ in range(_header_rows(src)):
@@ -157,11 +157,6 @@ def convert(args: argparse.Namespace) -> int:
                     )
                 out[row : row + len(chunk)] = chunk
                 row += len(chunk)
-        out.flush()
-        del out
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     print(f"wrote {n} x {width} float32 samples to {dst}")
     return 0
 
@@ -174,7 +169,7 @@ def _header_rows(p: Path) -> int:
 
 def _data_rows(p: Path) -> int:
     with p.open() as fh:
-        return sum(1 for line in fh if line.strip()) - _header_rows(p)
+        return max(sum(1 for line in fh if line.strip()) - _header_rows(p), 0)
 
 
 def write_array(path: str, array: np.ndarray) -> None:
