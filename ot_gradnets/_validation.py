@@ -106,12 +106,18 @@ def check_last_dim(x: Tensor, dim: int, name: str = "x") -> None:
         )
 
 
+class _NotNumeric(ValueError, TypeError):
+    """Samples that hold something other than numbers: a ``ValueError`` like every bad input
+    here (one line and exit 2 on the command line), and the ``TypeError`` numpy and
+    scikit-learn raise for it."""
+
+
 def _check_kind(is_complex: bool, is_bool: bool, name: str) -> None:
     """Refuse complex and boolean samples before any work is done on them."""
     if is_complex:
         raise ValueError(
-            f"{name} is complex: transport maps act on real samples; pass its real part, or its "
-            "real and imaginary parts as separate columns."
+            f"Complex data not supported: {name} is complex, and transport maps act on real "
+            "samples; pass its real part, or its real and imaginary parts as separate columns."
         )
     if is_bool:
         raise ValueError(f"{name} is boolean: samples must be real numbers (cast to float).")
@@ -158,7 +164,14 @@ def as_samples(
         except Exception as err:  # noqa: BLE001 - anything unconvertible is a user error
             raise ValueError(f"{name} could not be converted to an array: {err}") from err
         _check_kind(np.iscomplexobj(arr), arr.dtype == np.bool_, name)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        if arr.dtype == object:  # numbers held as Python objects are numbers all the same
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise _NotNumeric(
+                    f"{name} must be numeric, got an array of dtype object ({err})."
+                ) from None
+        if not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must be numeric, got an array of dtype {arr.dtype}.")
         if not arr.flags.writeable:  # a read-only (memory-mapped) array: copy what is used
             arr = np.array(arr)
@@ -170,14 +183,26 @@ def as_samples(
     if t.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, dim), got shape {tuple(t.shape)}."
-            + (" Reshape a single sample with x.reshape(1, -1)." if t.ndim == 1 else "")
+            + (
+                " Reshape your data: x.reshape(1, -1) for a single sample, x.reshape(-1, 1) for "
+                "samples of one dimension."
+                if t.ndim == 1
+                else ""
+            )
+        )
+    if t.shape[1] == 0:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={tuple(t.shape)}) while a minimum of 1 is required."
         )
     if t.shape[0] == 0:
         raise ValueError(f"{name} is empty: expected at least {min_samples} sample(s).")
     if t.shape[0] < min_samples:
         raise ValueError(f"{name} has {t.shape[0]} sample(s), at least {min_samples} are needed.")
     if dim is not None and t.shape[1] != dim:
-        raise ValueError(f"{name} must have {dim} columns (dim={dim}), got {t.shape[1]}.")
+        raise ValueError(
+            f"{name} must have {dim} columns (dim={dim}), got {t.shape[1]}: {name} has "
+            f"{t.shape[1]} features, but it is expecting {dim} features as input."
+        )
     if not torch.isfinite(t).all():
         bad = int((~torch.isfinite(t)).any(dim=1).sum())
         raise ValueError(f"{name} contains non-finite values (NaN or inf) in {bad} row(s).")
