@@ -84,6 +84,12 @@ def save_map(est: BrenierMap, path: str | Path) -> None:
         "strong_convexity": float(est.strong_convexity_),
         "stop_reason": str(getattr(est, "stop_reason_", "")),
     }
+    bad = [k for k, v in state["state_dict"].items() if not bool(torch.isfinite(v).all())]
+    if bad:  # the map would return NaN: refuse it, as load does
+        raise ValueError(
+            f"the map has non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) "
+            f"and was not saved to {path}: it would return NaN; refit it."
+        )
     state["checksum"] = _checksum(state["state_dict"])
     atomic_save(state, path)
 

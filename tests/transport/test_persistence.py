@@ -73,11 +73,25 @@ class _Evil:
         return (open, (self.path, "w"))
 
 
-def test_non_finite_weights_are_refused(saved, tmp_path) -> None:  # noqa: ANN001
-    tmap, _ = saved
+def test_non_finite_weights_are_never_saved_nor_loaded(saved, tmp_path) -> None:  # noqa: ANN001
+    import copy
+
+    from ot_gradnets.transport._persistence import _checksum
+
+    tmap, data = saved
+    broken = copy.deepcopy(tmap)
     with torch.no_grad():
-        next(tmap.network_.parameters()).fill_(float("nan"))
-    tmap.save(tmp_path / "nan.pt")
+        next(broken.network_.parameters()).fill_(float("nan"))
+    with pytest.raises(ValueError, match="non-finite weights .* was not saved"):
+        broken.save(tmp_path / "nan.pt")
+    assert not (tmp_path / "nan.pt").exists()
+    # a file written otherwise (by hand, by another tool) is refused when loaded
+    (tmp_path / "ok.pt").write_bytes(data)
+    state = torch.load(tmp_path / "ok.pt", weights_only=True)
+    first = next(iter(state["state_dict"]))
+    state["state_dict"][first] = torch.full_like(state["state_dict"][first], float("nan"))
+    state["checksum"] = _checksum(state["state_dict"])
+    torch.save(state, tmp_path / "nan.pt")
     with pytest.raises(ValueError, match="non-finite weights"):
         BrenierMap.load(tmp_path / "nan.pt")
 
