@@ -7,8 +7,9 @@ similarity of the fitted map against the exact one on fresh source points.
 
 =============================  ================================================================
 :func:`run_benchmark`          fit and score the methods; rows to ``transport.csv``
-:func:`main`                   the command: run, then write ``transport.md`` and the figures and
-                               print the table (:func:`markdown_table`, :func:`read_csv`)
+:func:`write_report`           ``transport.md`` and the figures from ``transport.csv``
+                               (:func:`markdown_table`, :func:`read_csv`)
+:data:`DIMS`                   the dimensions of a default run
 :class:`BenchResult`           one (method, pair, d) row
 :data:`PEER_METHODS`           methods of other libraries, run only when named: OTT-JAX's ENOT
                                (:class:`OTTExpectileMap`, needs ``pip install
@@ -23,23 +24,25 @@ Example:
 
 from ot_gradnets.bench.transport._ott_enot import OTTExpectileMap, ott_available
 from ot_gradnets.bench.transport._suite import (
+    DIMS,
     METHODS,
     PEER_METHODS,
     BenchResult,
-    main,
     markdown_table,
     read_csv,
     run_benchmark,
+    write_report,
 )
 
 __all__ = [
+    "DIMS",
     "METHODS",
     "PEER_METHODS",
     "BenchResult",
     "OTTExpectileMap",
-    "main",
     "markdown_table",
     "ott_available",
     "read_csv",
     "run_benchmark",
+    "write_report",
 ]

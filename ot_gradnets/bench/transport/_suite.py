@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import tempfile
 import time
 import warnings
@@ -68,7 +67,7 @@ __all__ = [
     "METHODS",
     "PEER_METHODS",
     "BenchResult",
-    "main",
+    "write_report",
     "markdown_table",
     "read_csv",
     "run_benchmark",
@@ -444,46 +443,16 @@ def plot_interpolation(out: Path, results: Sequence[BenchResult], seed: int, pat
     return True
 
 
-def main(args: Any) -> int:
-    """Run the transport benchmark from parsed command-line arguments; returns 0.
-
-    Reads ``args.quick``, ``args.dims``, ``args.methods``, ``args.time_limit``, ``args.out`` and,
-    when present, ``args.pairs``, ``args.n_train``, ``args.n_test``, ``args.seed``,
-    ``args.threads``, ``args.resume``, ``args.jobs``. ``--quick``: d = 2 only, 500 training
-    samples, baselines on 500 samples, ``BrenierMap`` for 30 steps (under a minute on a CPU).
-    The report (table and figures) covers every row of ``transport.csv``, kept ones included.
-    """
-    quick = bool(getattr(args, "quick", False))
-    seed = getattr(args, "seed", None) or 0
-    out = Path(getattr(args, "out", None) or "out/bench_transport")
-    start = time.perf_counter()
-    results = run_benchmark(
-        pairs=getattr(args, "pairs", None) or tuple(PAIRS),
-        dims=getattr(args, "dims", None) or ((2,) if quick else DIMS),
-        methods=getattr(args, "methods", None),
-        time_limit=float(getattr(args, "time_limit", None) or (2.0 if quick else 600.0)),
-        n_train=int(getattr(args, "n_train", None) or (500 if quick else 20_000)),
-        n_test=int(getattr(args, "n_test", None) or (1000 if quick else 10_000)),
-        seed=int(seed),
-        quick=quick,
-        threads=getattr(args, "threads", None) or "auto",
-        out=out,
-        resume=bool(getattr(args, "resume", False)),
-        jobs=int(getattr(args, "jobs", None) or 1),
-        verbose=sys.stderr.isatty(),  # a progress bar on a terminal, not in logs
-    )
-    wall = time.perf_counter() - start
-    csv_path = out / "transport.csv"
-    everything = read_csv(csv_path)
+def write_report(out: str | Path, seed: int = 0) -> tuple[str, list[Path]]:
+    """Write the report of every row of ``out/transport.csv``, kept ones included: the
+    markdown table ``transport.md``, ``l2_uvp_vs_dim.png`` and, with 2-D rows,
+    ``interpolation_2d.png``; return the table and the paths written."""
+    out = Path(out)
+    everything = read_csv(out / "transport.csv")
     table = markdown_table(everything)
     atomic_write_text(out / "transport.md", table)
     plot_uvp_vs_dim(everything, out / "l2_uvp_vs_dim.png")
-    figures = ["l2_uvp_vs_dim.png"]
+    written = [out / "transport.md", out / "l2_uvp_vs_dim.png"]
     if plot_interpolation(out, everything, int(seed), out / "interpolation_2d.png"):
-        figures.append("interpolation_2d.png")
-    print(table)  # noqa: T201 - the command's report
-    print(  # noqa: T201
-        f"{len(results)} rows in {wall:.0f} s; wrote {csv_path}, {out / 'transport.md'}, "
-        + ", ".join(str(out / f) for f in figures)
-    )
-    return 0
+        written.append(out / "interpolation_2d.png")
+    return table, written
