@@ -22,3 +22,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.config.getoption("--device"))
+
+
+@pytest.fixture
+def run_python(tmp_path):  # noqa: ANN001, ANN201
+    """Run ``python ARGS...`` in ``tmp_path`` as a user would (headless matplotlib, one thread,
+    ten minutes at most) and return the finished process; the tutorial and README tests use it."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+        return subprocess.run(
+            [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=600, check=False,
+        )  # fmt: skip
+
+    return run

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,15 +28,6 @@ def test_every_relative_link_of_the_readme_resolves():
 
 @pytest.mark.integration
 @pytest.mark.parametrize("code", EXAMPLES, ids=lambda c: re.findall(r"fit_\w+|BrenierMap", c)[0])
-def test_readme_example_runs(code, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def test_readme_example_runs(code, run_python):
+    proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,9 +1,6 @@
 """Every tutorial runs end to end in its quick default mode and writes its figure."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,16 +18,7 @@ def test_the_readme_names_every_tutorial_and_only_those():
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.stem)
 @pytest.mark.integration
-def test_tutorial_runs(script, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def test_tutorial_runs(script, tmp_path, run_python):
+    proc = run_python(str(script))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(tmp_path.rglob("*.png")), f"{script.name} wrote no figure"
